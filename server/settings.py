@@ -1,0 +1,237 @@
+"""Settings: read once at start-up into frozen dataclasses and passed down explicitly.
+
+No other module reads the environment. Every threshold and deadline of the contract (§2) lives here with
+its default; a TOML file (``--config`` or ``TOURPULSE_CONFIG``) overrides any of them. A bad value fails
+loudly at start-up, never later.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def parse_duration(value: str | int | float) -> float:
+    """``"90s"``, ``"10m"``, ``"2h"``, ``"7d"`` (or a bare number of seconds) -> seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"not a duration: {value!r}")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(f"negative duration: {value!r}")
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f'not a duration: {value!r} (expected e.g. "90s", "10m", "2h")')
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
+    # English
+    "injur", "hurt", "bleed", "hospital", "ambulance", "unsafe", "danger", "accident", "assault", "attack",
+    "fight", "threat", "harass", "stolen", "theft", "robbed", "pickpocket", "lost passport", "lost my passport",
+    "passport lost", "lost document", "discriminat", "racist", "abuse", "police", "emergency", "food poisoning",
+    # Chinese
+    "受伤", "流血", "医院", "救护车", "不安全", "危险", "事故", "打架", "冲突", "威胁", "骚扰", "被偷", "偷了",
+    "被盗", "抢劫", "小偷", "护照丢", "丢了护照", "证件丢", "歧视", "辱骂", "报警", "警察", "食物中毒", "紧急",
+)
+
+DEFAULT_KIND_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "vehicle_breakdown": ("vehicle",),
+    "medical": ("medical",),
+    "lodging_problem": ("lodging",),
+    "accident": ("medical", "vehicle"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSettings:
+    score_threshold: float = 4.0
+    min_ratings: int = 3
+    drop_delta: float = 1.0
+    category_share: float = 0.15
+    # a route's complaints must reach this count before a category's share means anything
+    category_min_complaints: int = 10
+    urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
+
+
+@dataclass(frozen=True, slots=True)
+class SlaSettings:
+    attraction_alternatives: float = 600.0
+    urgent_complaint_solution: float = 7200.0
+    urgent_complaint_followup: float = 86400.0
+    complaint_response: float = 172800.0
+    ack_escalation: tuple[float, ...] = (300.0, 900.0)
+    prompt_hour: int = 20
+    # a daily prompt that fell due longer ago than this is skipped, not sent in the middle of the night
+    prompt_skip_after: float = 7200.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    messages_per_second: float = 20.0
+    burst: int = 50
+    bad_frames_per_minute: int = 10
+    max_frame_bytes: int = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSettings:
+    kind_needs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_KIND_NEEDS))
+    # region -> neighbouring regions tried, in order, when the region itself has nothing that fits
+    neighbours: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    shards: int = 16
+    retention: float = 30 * 86400.0
+    idempotency_ttl: float = 7 * 86400.0
+    # board resume window: alert changes kept this long (and at most this many) for `since`
+    changes_maxlen: int = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherSettings:
+    batch: int = 500
+    block: float = 1.0
+    lease_ttl: float = 10.0
+    max_deliveries: int = 5
+    tick: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    redis_url: str | None = None
+    secret: bytes = b""
+    data_dir: Path = Path("var")
+    rules: RuleSettings = field(default_factory=RuleSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    pool: PoolSettings = field(default_factory=PoolSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    watcher: WatcherSettings = field(default_factory=WatcherSettings)
+
+
+_DURATION_FIELDS = {
+    "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
+    "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick",
+}
+
+
+def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
+    where = f"[{section}] {name}"
+    try:
+        if name == "ack_escalation":
+            if not isinstance(value, list):
+                raise ConfigError("expected a list of durations")
+            return tuple(parse_duration(v) for v in value)
+        if name in _DURATION_FIELDS:
+            return parse_duration(value)
+        if name == "urgent_keywords":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError("expected a list of non-empty strings")
+            return tuple(v.lower() for v in value)
+        if name in ("kind_needs", "neighbours"):
+            if not isinstance(value, dict):
+                raise ConfigError("expected a table")
+            return {str(k): tuple(str(x) for x in v) for k, v in value.items()}
+        if isinstance(default, bool) or isinstance(value, bool):
+            raise ConfigError("booleans are not accepted here")
+        if isinstance(default, int):
+            if not isinstance(value, int):
+                raise ConfigError("expected an integer")
+            return value
+        if isinstance(default, float):
+            if not isinstance(value, int | float):
+                raise ConfigError("expected a number")
+            return float(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    raise ConfigError(f"{where}: unsupported setting")
+
+
+def _section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
+    base = cls()
+    known = {f.name for f in fields(cls)}
+    changes = {}
+    for name, value in values.items():
+        if name not in known:
+            raise ConfigError(f"[{section}] unknown setting {name!r}")
+        changes[name] = _coerce(section, name, getattr(base, name), value)
+    return replace(base, **changes)
+
+
+_SECTIONS = {
+    "rules": RuleSettings, "sla": SlaSettings, "limits": LimitSettings,
+    "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings,
+}
+
+
+def settings_from_mapping(doc: Mapping[str, Any], **top: Any) -> Settings:
+    """Build settings from a parsed TOML document (tests use this directly)."""
+    parts: dict[str, Any] = {}
+    for section, values in doc.items():
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section [{section}]")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"[{section}] must be a table")
+        parts[section] = _section(_SECTIONS[section], section, values)
+    settings = Settings(**parts, **top)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not 1 <= s.rules.score_threshold <= 5:
+        raise ConfigError("[rules] score_threshold must be within 1..5")
+    if s.rules.min_ratings < 1:
+        raise ConfigError("[rules] min_ratings must be at least 1")
+    if not 0 <= s.sla.prompt_hour <= 23:
+        raise ConfigError("[sla] prompt_hour must be within 0..23")
+    if s.limits.messages_per_second <= 0 or s.limits.burst < 1:
+        raise ConfigError("[limits] messages_per_second and burst must be positive")
+    if not 1 <= s.storage.shards <= 1024:
+        raise ConfigError("[storage] shards must be within 1..1024")
+
+
+def load_secret(data_dir: Path) -> bytes:
+    """The dev signing key: generated once and kept under the data dir (mode 0600)."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip().encode()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key.encode()
+
+
+def load_settings(config_file: str | os.PathLike[str] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """The one place the environment is read."""
+    env = os.environ if environ is None else environ
+    config_file = config_file or env.get("TOURPULSE_CONFIG") or None
+    doc: dict[str, Any] = {}
+    if config_file:
+        try:
+            doc = tomllib.loads(Path(config_file).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config {config_file}: {exc}") from None
+    data_dir = Path(env.get("TOURPULSE_DATA_DIR") or "var")
+    secret_text = env.get("TOURPULSE_SECRET")
+    secret = secret_text.encode() if secret_text else load_secret(data_dir)
+    return settings_from_mapping(doc, redis_url=env.get("REDIS_URL") or None, secret=secret, data_dir=data_dir)
