@@ -63,7 +63,20 @@ def deadlines(shard: int) -> str:
 
 def deadline(shard: int, deadline_id: str) -> str:
     """One deadline's payload (msgpack), beside its entry in :func:`deadlines`."""
-    return f"{shard_tag(shard)}:deadline:{deadline_id}"
+    return f"{deadline_prefix(shard)}{deadline_id}"
+
+
+def deadline_prefix(shard: int) -> str:
+    return f"{shard_tag(shard)}:deadline:"
+
+
+def fired(shard: int, deadline_id: str) -> str:
+    """Marks a deadline that fired, so a replayed event cannot arm it again."""
+    return f"{fired_prefix(shard)}{deadline_id}"
+
+
+def fired_prefix(shard: int) -> str:
+    return f"{shard_tag(shard)}:fired:"
 
 
 def lease(shard: int) -> str:
@@ -77,6 +90,17 @@ def dead_letters(shard: int) -> str:
 
 
 GROUP = "watchers"
+WATCHERS = f"{PREFIX}:watchers"
+"""Sorted set of live watcher ids by last heartbeat (how many share the shards)."""
+
+
+def route_complaints(route: str) -> str:
+    """A route's complaint counts by category (hash), across all its tours."""
+    return f"{PREFIX}:{{route:{route}}}:complaints"
+
+
+def route_complaint_token(route: str, token: str) -> str:
+    return f"{PREFIX}:{{route:{route}}}:counted:{token}"
 
 
 # --- alerts ----------------------------------------------------------------------------------------------
@@ -153,14 +177,22 @@ def pool_audit(region: str) -> str:
 POOL_REGIONS = f"{PREFIX}:pool-regions"
 
 # --- standalone ------------------------------------------------------------------------------------------
-NOTICES = f"{PREFIX}:{{notices}}:stream"
-NOTICE_READS = f"{PREFIX}:{{notices}}:reads"
+NOTICES_TAG = f"{PREFIX}:{{notices}}"
+NOTICES = f"{NOTICES_TAG}:stream"
+"""Notices and incident changes for phones (field ``n``: JSON), tailed by every web process."""
+NOTICE_READS = f"{NOTICES_TAG}:reads"
+"""Stream of ``notice_read`` confirmations (field ``e``: msgpack)."""
 TOUR_INDEX = f"{PREFIX}:tours"
 RESOURCE_INDEX = f"{PREFIX}:resources"
 
 
-def notice_reads(notice_id: str) -> str:
-    return f"{PREFIX}:{{notices}}:read:{notice_id}"
+def notice_idem(sender: str, msg_id: str) -> str:
+    return f"{NOTICES_TAG}:idem:{sender}:{msg_id}"
+
+
+def notice_sent(notice_id: str) -> str:
+    """Marks a notice published, so a replayed effect never sends it twice."""
+    return f"{NOTICES_TAG}:sent:{notice_id}"
 
 
 # --- Lua -------------------------------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""Apply effects: each one an idempotent Redis step keyed by the seq of the event that caused it.
+
+Effects of one event are applied in order. A crash anywhere leaves the event unacked; its next reader folds it
+again from the saved state, gets the same effects, and every step here then changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+
+from alerts.effects import (
+    ClearDeadline,
+    CountComplaint,
+    Effect,
+    EscalateAlert,
+    IncidentChanged,
+    PullResources,
+    ReleaseResources,
+    ResolveAlert,
+    SendNotice,
+    SetDeadline,
+    UpsertAlert,
+)
+from alerts.pool import PoolStore
+from alerts.store import AlertStore
+from guide_app_api.scope import incident_tour
+from server import keys
+from server.metrics import Registry
+from server.push import publish
+from server.scripts import script
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FX_TTL = 7 * 86400
+
+
+class EffectApplier:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, store: AlertStore, pool: PoolStore,
+                 metrics: Registry) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.store = store
+        self.pool = pool
+        self.opened = metrics.counter("tourpulse_alerts_opened_total", "Alerts opened, by kind", ("kind",))
+        self.alert_latency = metrics.histogram("tourpulse_event_to_alert_seconds",
+                                               "From an event's receipt to its alert change being stored")
+        self.pool_pulls = metrics.counter("tourpulse_pool_pulls_total", "Pool pulls, by outcome", ("outcome",))
+
+    def _shard(self, tour_id: str) -> int:
+        return keys.shard_of(tour_id, self.settings.storage.shards)
+
+    async def apply(self, event: dict[str, Any], effects: list[Effect], now: float) -> None:
+        seq = event["seq"]
+        for index, effect in enumerate(effects):
+            await self._apply_one(effect, f"{event.get('tour_id')}:{seq}:{index}", event, now)
+
+    async def _apply_one(self, effect: Effect, token: str, event: dict[str, Any], now: float) -> None:
+        match effect:
+            case UpsertAlert():
+                await self.upsert(effect, token, event, now)
+            case ResolveAlert():
+                await self.store.resolve_by_dedup(effect.dedup_key, effect.note, "system", token, now)
+            case EscalateAlert():
+                await self.store.escalate(effect.alert_id, effect.level, token, now)
+            case SetDeadline():
+                await self.set_deadline(effect)
+            case ClearDeadline():
+                shard = self._shard(effect.tour_id)
+                await script(self.redis, "clear_deadline")(
+                    keys=[keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
+                    args=[effect.deadline_id])
+            case SendNotice():
+                await publish(self.redis, effect.notice_id, {
+                    "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
+                    "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to})
+            case IncidentChanged():
+                await self.push_incident(effect.tour_id, effect.incident, token)
+            case PullResources():
+                await self.pull(effect, token, now)
+            case ReleaseResources():
+                await self.release(effect, token, now)
+            case CountComplaint():
+                await self.count_complaint(effect, now)
+
+    async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> dict[str, Any]:
+        result = await self.store.upsert(effect, token, now)
+        if result.changed and "received_at" in event:
+            self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
+        if result.opened:
+            self.opened.inc(effect.kind)
+            if effect.escalate:
+                await self.arm_escalation(result.alert, now)
+        return result.alert
+
+    async def arm_escalation(self, alert: dict[str, Any], now: float) -> None:
+        """The ack clocks of a newly opened alert: each level fires unless it was acknowledged by then."""
+        home = alert.get("tour_id") or f"region:{alert['region']}"
+        for level, after in enumerate(self.settings.sla.ack_escalation, start=1):
+            await self.set_deadline(SetDeadline(
+                deadline_id=f"esc:{alert['alert_id']}:{level}", due=now + after, kind="escalation",
+                tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
+
+    async def set_deadline(self, effect: SetDeadline) -> None:
+        shard = self._shard(effect.tour_id)
+        payload = msgpack.packb({
+            "type": "deadline", "tour_id": effect.tour_id, "deadline_id": effect.deadline_id,
+            "kind": effect.kind, "due": effect.due, "subject": effect.subject, "sender": "system",
+            "msg_id": effect.deadline_id, "at": effect.due, "received_at": effect.due,
+        }, use_bin_type=True)
+        await script(self.redis, "set_deadline")(
+            keys=[keys.deadlines(shard), keys.deadline(shard, effect.deadline_id),
+                  keys.fired(shard, effect.deadline_id)],
+            args=[effect.deadline_id, effect.due, payload])
+
+    async def push_incident(self, tour_id: str, incident: dict[str, Any], token: str) -> None:
+        push_id = f"incident:{token}"
+        await publish(self.redis, push_id, {"type": "incident", "tour_id": tour_id, "incident": incident,
+                                            "audience": "guides"})
+
+    async def pull(self, effect: PullResources, token: str, now: float) -> None:
+        for kind in effect.kinds:
+            result = await self.pool.pull_with_fallback(effect.incident_id, effect.region, kind,
+                                                        effect.capacity, kind, effect.location, now)
+            self.pool_pulls.inc("fallback" if result.fallback else result.status)
+            if result.status == "queued":
+                waiting = await self.pool.waiting(effect.region, kind)
+                await self.upsert(UpsertAlert(
+                    kind="pool_exhausted", dedup_key=f"pool_exhausted:{effect.region}:{kind}",
+                    severity="critical", region=effect.region, tour_id=None,
+                    summary=f"No {kind} free in {effect.region}: {len(waiting)} incident(s) waiting",
+                    details={"kind": kind, "region": effect.region, "incidents": waiting,
+                             "incident_id": effect.incident_id}),
+                    f"{token}:{kind}", {}, now)
+            else:
+                await self.push_incident(effect.tour_id, {
+                    "incident_id": effect.incident_id, "dispatched": result.resource, "kind": kind,
+                    "region": result.region, "fallback": result.fallback, "shortfall": result.shortfall,
+                }, f"{token}:{kind}")
+
+    async def release(self, effect: ReleaseResources, token: str, now: float) -> None:
+        served = await self.pool.release(effect.incident_id, effect.region, now)
+        for item in served:
+            # a waiting incident got the freed resource: tell its guides
+            tour_id = incident_tour(item.incident_id)
+            await self.push_incident(tour_id, {
+                "incident_id": item.incident_id, "dispatched": item.resource, "kind": item.resource.get("kind"),
+                "region": item.region, "fallback": False, "shortfall": 0,
+            }, f"{token}:served:{item.incident_id}:{item.request}")
+
+    async def count_complaint(self, effect: CountComplaint, now: float) -> None:
+        flat = await script(self.redis, "count_complaint")(
+            keys=[keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
+            args=[effect.category, FX_TTL])
+        counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
+        total = sum(counts.values())
+        rules = self.settings.rules
+        share = counts.get(effect.category, 0) / total if total else 0.0
+        if total >= rules.category_min_complaints and share > rules.category_share:
+            await self.upsert(UpsertAlert(
+                kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
+                severity="medium", region=effect.region, tour_id=None,
+                summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
+                details={"route": effect.route, "category": effect.category, "share": round(share, 3),
+                         "complaints": total, "counts": counts}, escalate=False),
+                f"category:{effect.token}", {}, now)

@@ -1,0 +1,210 @@
+"""The consumer loop of one shard: read a batch, fold, evaluate, apply effects, save states, ack. Nothing more.
+
+Only the watcher holding the shard's lease runs this, so one tour's events are folded in stream order by one
+process, and its folded states can be cached in memory while the lease lasts. Crash safety (docs/design.md):
+effects are applied before states are saved, states before the XACK; an event whose seq is not newer than its
+tour's ``last_seq`` was folded already and is only acked again. A failing entry stays pending and is retried;
+after ``max_deliveries`` it goes to the shard's dead-letter stream with its error, and the group moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from alerts.applier import EffectApplier
+from alerts.effects import EscalateAlert
+from alerts.fold import fold
+from alerts.rules import evaluate
+from alerts.state import TourState
+from server import keys
+from server.metrics import Registry
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def seq_key(seq: str) -> tuple[int, int]:
+    ms, _, n = seq.partition("-")
+    return int(ms), int(n or 0)
+
+
+def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    event: dict[str, Any] = msgpack.unpackb(fields[b"e"], raw=False)
+    event["seq"] = raw_id.decode()
+    fired_at = fields.get(b"fired_at")
+    if fired_at is not None:
+        event["fired_at"] = float(fired_at)
+    return event
+
+
+class ShardConsumer:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, shard: int, consumer: str,
+                 applier: EffectApplier, metrics: Registry) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.shard = shard
+        self.consumer = consumer
+        self.applier = applier
+        self.stream = keys.events(shard)
+        self.states: dict[str, TourState] = {}
+        self.retry_pending = True  # first finish what a previous owner (or we) left pending
+        self.folded = metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",))
+        self.dead = metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream")
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.stream, keys.GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def take_over(self) -> None:
+        """Claim every entry other consumers left pending: their owner lost the lease, so they are ours now."""
+        cursor = "0-0"
+        while True:
+            reply = await self.redis.xautoclaim(self.stream, keys.GROUP, self.consumer, min_idle_time=0,
+                                                start_id=cursor, count=1000, justid=True)
+            cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+            if cursor == "0-0":
+                break
+
+    async def run_once(self) -> int:
+        """One read and its processing; returns how many entries were read."""
+        watcher = self.settings.watcher
+        if self.retry_pending:
+            reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: "0"}, count=watcher.batch)
+            entries: list[Entry] = reply[0][1] if reply else []
+            if not entries:
+                self.retry_pending = False
+                return 0
+            entries = await self._drop_poison(entries)
+        else:
+            reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: ">"},
+                                                count=watcher.batch, block=int(watcher.block * 1000))
+            entries = reply[0][1] if reply else []
+        if entries:
+            await self.process(entries, time.time())
+        return len(entries)
+
+    async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
+        """Entries delivered ``max_deliveries`` times go to the dead-letter stream, acked, with their error."""
+        first, last = entries[0][0], entries[-1][0]
+        pending = await self.redis.xpending_range(self.stream, keys.GROUP, min=first, max=last,
+                                                  count=len(entries) + 10, consumername=self.consumer)
+        delivered = {p["message_id"]: p["times_delivered"] for p in pending}
+        keep = []
+        for raw_id, fields in entries:
+            if delivered.get(raw_id, 0) >= self.settings.watcher.max_deliveries:
+                await self._dead_letter(raw_id, fields, f"failed {delivered[raw_id]} deliveries")
+            else:
+                keep.append((raw_id, fields))
+        return keep
+
+    async def _dead_letter(self, raw_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
+        body = {b"seq": raw_id, b"error": error.encode()[-4000:], **fields}
+        pipe = self.redis.pipeline(transaction=True)  # one slot: the dead letter and the ack land together
+        pipe.xadd(keys.dead_letters(self.shard), body, maxlen=100_000, approximate=True)
+        pipe.xack(self.stream, keys.GROUP, raw_id)
+        await pipe.execute()
+        self.dead.inc()
+        log.error("shard %s: entry %s moved to dead letters: %s", self.shard, raw_id, error.splitlines()[-1:])
+
+    async def _load_states(self, tour_ids: list[str]) -> None:
+        missing = [t for t in tour_ids if t not in self.states]
+        if not missing:
+            return
+        blobs = await self.redis.mget([keys.state(self.shard, t) for t in missing])
+        for tour_id, blob in zip(missing, blobs, strict=True):
+            self.states[tour_id] = TourState.from_bytes(blob) if blob else TourState.new()
+
+    async def process(self, entries: list[Entry], now: float) -> None:
+        events: list[dict[str, Any]] = []
+        done: dict[str, list[bytes]] = {}  # per tour, so a failed tour's earlier events are retried too
+        for raw_id, fields in entries:
+            try:
+                events.append(decode_entry(raw_id, fields))
+            except Exception:  # noqa: BLE001 - an undecodable entry can never succeed: dead-letter it now
+                await self._dead_letter(raw_id, fields, traceback.format_exc())
+        await self._load_states(list({e["tour_id"] for e in events if e.get("tour_id")}))
+        dirty: set[str] = set()
+        failed_tours: set[str] = set()
+        try:
+            for event in events:
+                tour_id = event.get("tour_id") or ""
+                if tour_id in failed_tours:
+                    continue  # keep one tour's events in order: retry them after the failed one
+                try:
+                    if await self._one(event, tour_id, now):
+                        dirty.add(tour_id)
+                    done.setdefault(tour_id, []).append(event["seq"].encode())
+                except RedisError:
+                    raise
+                except Exception:  # noqa: BLE001 - a poison entry: retried, then dead-lettered
+                    log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], traceback.format_exc())
+                    failed_tours.add(tour_id)
+                    self.states.pop(tour_id, None)  # the fold may have half-happened: reload on retry
+                    dirty.discard(tour_id)
+                    done.pop(tour_id, None)  # its state is not saved, so none of its events are acked
+                    self.retry_pending = True
+            await self._save(dirty)
+        except BaseException:
+            # effects may be half-applied and states ahead of Redis: forget the cache, retry from Redis
+            for tour_id in dirty | failed_tours:
+                self.states.pop(tour_id, None)
+            self.retry_pending = True
+            raise
+        acked = [seq for seqs in done.values() for seq in seqs]
+        if acked:
+            await self.redis.xack(self.stream, keys.GROUP, *acked)
+
+    async def _one(self, event: dict[str, Any], tour_id: str, now: float) -> bool:
+        """Fold and apply one event; True when its tour's state changed."""
+        self.folded.inc(str(event.get("type")))
+        if event.get("type") == "deadline" and event.get("kind") == "escalation":
+            # an ack clock belongs to the alert, not to the tour's state: the alert store decides
+            subject = event.get("subject") or {}
+            await self.applier.apply(event, [EscalateAlert(subject["alert_id"], int(subject["level"]))], now)
+            return False
+        state = self.states[tour_id]
+        if seq_key(event["seq"]) <= seq_key(state.last_seq):
+            return False  # folded before a crash that came before its ack
+        folded = fold(state, event)
+        effects = evaluate(state, event, folded, self.settings, now)
+        if effects:
+            await self.applier.apply(event, effects, now)
+        return True
+
+    async def _save(self, tour_ids: set[str]) -> None:
+        if not tour_ids:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for tour_id in tour_ids:
+            pipe.set(keys.state(self.shard, tour_id), self.states[tour_id].to_bytes())
+        await pipe.execute()
+
+    async def run(self, owns: asyncio.Event) -> None:
+        """Loop while the lease is held (``owns`` set); errors back off and retry, never kill the loop."""
+        await self.ensure_group()
+        await self.take_over()
+        backoff = 0.1
+        while owns.is_set():
+            try:
+                await self.run_once()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - storage trouble: wait and retry, the entries stay pending
+                log.warning("shard %s: %s; retrying in %.1fs", self.shard, exc, backoff)
+                self.retry_pending = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

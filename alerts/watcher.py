@@ -1,0 +1,186 @@
+"""One watcher process: shard leases, a consumer task per owned shard, and the deadline clock.
+
+- Leases: every ``lease_ttl / 3`` the watcher renews the leases it holds, and takes free shards up to its fair share
+  (shards / live watchers, from a heartbeat set). A watcher that dies stops renewing; its leases expire and the
+  others take its shards over, first finishing the entries it left pending.
+- Deadlines: one APScheduler interval job (coalesced, one instance) moves due deadlines of the owned shards into
+  their streams, one Lua step per shard, as ``deadline`` events. The scheduler only triggers; nothing else.
+- Housekeeping: streams are trimmed to the retention, never past an entry the group has not acked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.exceptions import RedisError
+
+from alerts.applier import EffectApplier
+from alerts.consumer import ShardConsumer
+from alerts.pool import PoolStore
+from alerts.store import AlertStore
+from server import keys
+from server.metrics import Registry
+from server.scripts import script
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FIRED_TTL = 8 * 86400
+MOVE_LIMIT = 500
+
+
+class Watcher:
+    def __init__(self, settings: Settings, *, metrics: Registry | None = None, watcher_id: str | None = None) -> None:
+        if not settings.redis_url:
+            raise ValueError("the watcher needs settings.redis_url")
+        self.settings = settings
+        self.metrics = metrics or Registry()
+        self.id = watcher_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owned: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler: AsyncIOScheduler | None = None
+        self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
+                                      ("shard",))
+        self.pending = self.metrics.gauge("tourpulse_consumer_pending", "Entries read but not acked, by shard",
+                                          ("shard",))
+        self.fired = self.metrics.counter("tourpulse_deadlines_fired_total", "Deadlines moved into streams")
+
+    async def start(self) -> None:
+        from server.app import redis_client  # one place decides how clients are built
+
+        self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
+        self.store = AlertStore(self.redis, self.settings)
+        self.pool = PoolStore(self.redis, self.settings)
+        self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics)
+        await self._balance()
+        self._tasks.append(asyncio.create_task(self._lease_loop(), name="watcher-leases"))
+        self._tasks.append(asyncio.create_task(self._housekeeping_loop(), name="watcher-housekeeping"))
+        self._scheduler = AsyncIOScheduler()
+        self._scheduler.add_job(self.move_due, "interval", seconds=self.settings.watcher.tick,
+                                coalesce=True, max_instances=1, id="deadlines", misfire_grace_time=None)
+        self._scheduler.start()
+
+    async def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+        for task in self._tasks:
+            task.cancel()
+        for shard in list(self.owned):
+            await self._drop(shard)
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(RedisError):
+            for shard in range(self.settings.storage.shards):
+                await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
+            await self.redis.zrem(keys.WATCHERS, self.id)
+        await self.redis.aclose()
+
+    # --- leases -------------------------------------------------------------------------------------------
+    async def _lease_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.watcher.lease_ttl / 3)
+            try:
+                await self._balance()
+            except RedisError as exc:
+                log.warning("watcher %s: lease round failed: %s", self.id, exc)
+
+    async def _balance(self) -> None:
+        now = time.time()
+        ttl = self.settings.watcher.lease_ttl
+        shards = self.settings.storage.shards
+        await self.redis.zadd(keys.WATCHERS, {self.id: now})
+        await self.redis.zremrangebyscore(keys.WATCHERS, "-inf", now - ttl)
+        live = max(1, await self.redis.zcard(keys.WATCHERS))
+        share = math.ceil(shards / live)
+        lease = script(self.redis, "lease")
+        for shard in list(self.owned):
+            if not await lease(keys=[keys.lease(shard)], args=[self.id, int(ttl * 1000)]):
+                log.warning("watcher %s lost the lease of shard %s", self.id, shard)
+                await self._drop(shard)
+        while len(self.owned) > share:  # a new watcher joined: hand shards over
+            shard = max(self.owned)
+            await self._drop(shard)
+            await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
+        for shard in range(shards):
+            if len(self.owned) >= share:
+                break
+            if shard not in self.owned and await lease(keys=[keys.lease(shard)], args=[self.id, int(ttl * 1000)]):
+                self._own(shard)
+
+    def _own(self, shard: int) -> None:
+        owns = asyncio.Event()
+        owns.set()
+        consumer = ShardConsumer(self.redis, self.settings, shard, self.id, self.applier, self.metrics)
+        task = asyncio.create_task(consumer.run(owns), name=f"shard-{shard}")
+        task.add_done_callback(self._surface)
+        self.owned[shard] = (owns, task)
+
+    async def _drop(self, shard: int) -> None:
+        owns, task = self.owned.pop(shard)
+        owns.clear()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    @staticmethod
+    def _surface(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+
+    # --- deadlines ----------------------------------------------------------------------------------------
+    async def move_due(self) -> int:
+        """Move due deadlines of the owned shards into their streams (each exactly once, atomically)."""
+        moved = 0
+        now = time.time()
+        mover = script(self.redis, "move_due")
+        for shard in list(self.owned):
+            try:
+                moved += int(await mover(
+                    keys=[keys.deadlines(shard), keys.events(shard)],
+                    args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard), FIRED_TTL]))
+            except RedisError as exc:
+                log.warning("shard %s: moving deadlines failed: %s", shard, exc)
+        if moved:
+            self.fired.inc(by=moved)
+        return moved
+
+    # --- housekeeping -------------------------------------------------------------------------------------
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(30.0)
+            for shard in list(self.owned):
+                try:
+                    await self.trim(shard, time.time())
+                except RedisError as exc:
+                    log.warning("shard %s: housekeeping failed: %s", shard, exc)
+
+    async def trim(self, shard: int, now: float) -> None:
+        """Trim to the retention, but never past the oldest entry the group has not acked (no XTRIM ACKED)."""
+        stream = keys.events(shard)
+        groups: list[dict[str, Any]] = await self.redis.xinfo_groups(stream)
+        group = next((g for g in groups if g["name"] in (keys.GROUP, keys.GROUP.encode())), None)
+        if group is None:
+            return
+        self.lag.set(float(group.get("lag") or 0), str(shard))
+        self.pending.set(float(group["pending"]), str(shard))
+        floor = int((now - self.settings.storage.retention) * 1000)
+        last = group["last-delivered-id"]
+        last = last.decode() if isinstance(last, bytes) else str(last)
+        floor = min(floor, int(last.split("-")[0]))
+        if group["pending"]:
+            summary = await self.redis.xpending(stream, keys.GROUP)
+            oldest = summary["min"]
+            oldest = oldest.decode() if isinstance(oldest, bytes) else str(oldest)
+            floor = min(floor, int(oldest.split("-")[0]))
+        if floor > 0:
+            await self.redis.xtrim(stream, minid=f"{floor}-0", approximate=False)

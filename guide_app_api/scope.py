@@ -1,0 +1,34 @@
+"""Who may say what about which tour: pure checks on a token's scope, and incident ids that name their tour.
+
+An incident id is ``<tour_id>~<10 hex>``: made from the sender and the client's message id, so a re-sent incident
+gets the same id without a lookup, and any process can tell an update's tour (and so its shard) from the id alone.
+``~`` never occurs in a tour id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+
+from guide_app_api.errors import Forbidden, NotFound
+
+INCIDENT_SEP = "~"
+
+
+def make_incident_id(tour_id: str, sender: str, msg_id: str) -> str:
+    digest = hashlib.blake2b(f"{sender}\x00{msg_id}".encode(), digest_size=5).hexdigest()
+    return f"{tour_id}{INCIDENT_SEP}{digest}"
+
+
+def incident_tour(incident_id: str, msg_id: str | None = None) -> str:
+    """The tour an incident id belongs to; NotFound for an id we could never have issued."""
+    tour_id, sep, digest = incident_id.rpartition(INCIDENT_SEP)
+    if not sep or not tour_id or len(digest) != 10:
+        raise NotFound(f"no incident {incident_id!r}", field="incident_id", msg_id=msg_id)
+    return tour_id
+
+
+def check_tour(tours: Collection[str], tour_id: str, msg_id: str | None, field: str = "tour_id") -> None:
+    """A traveller or guide acts only on the tours its token names."""
+    if tour_id not in tours:
+        raise Forbidden(f"your token does not cover tour {tour_id!r}", field=field, msg_id=msg_id)

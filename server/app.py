@@ -1,0 +1,131 @@
+"""App assembly and lifespan: one place that creates every long-lived part and owns its background tasks.
+
+``create_app(settings)`` is what ``tourpulse serve`` and the tests use. ``server.app:app`` (the Procfile's web
+process) is built on first access from the environment, so importing this module reads nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from alerts.store import AlertStore
+from guide_app_api.endpoints import phone_endpoint
+from server import admin_api, alerts_api, board, pool_api
+from server.board import ChangeHub
+from server.metrics import Registry
+from server.phones import PhoneService
+from server.push import NoticeHub
+from server.settings import Settings, load_settings
+from server.tours import TourRegistry
+from server.writer import ScriptWriter
+
+log = logging.getLogger(__name__)
+
+# a blocking read must return before the socket times out (redis-py 8 defaults socket_timeout to 5 s)
+TAIL_BLOCK_S = 1.0
+TAIL_SOCKET_TIMEOUT_S = 10.0
+
+
+def redis_client(url: str, *, tail: bool = False, max_connections: int = 64) -> aioredis.Redis:
+    """A client whose pool waits instead of raising when busy (redis-py's default pool raises at 100)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=10,
+        socket_timeout=TAIL_SOCKET_TIMEOUT_S if tail else 5.0, socket_connect_timeout=5.0,
+        health_check_interval=30,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
+async def traveller_ws(websocket: WebSocket) -> None:
+    await phone_endpoint(websocket, "traveller")
+
+
+async def guide_ws(websocket: WebSocket) -> None:
+    await phone_endpoint(websocket, "guide")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    try:
+        await request.app.state.redis.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach Redis means not ready
+        return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
+    if not settings.redis_url:
+        raise ValueError("settings.redis_url is required (tourpulse serve starts an embedded server)")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        state = app.state
+        state.settings = settings
+        state.metrics = Registry()
+        state.redis = redis_client(settings.redis_url)
+        writer_client = redis_client(settings.redis_url, max_connections=4)
+        tail_client = redis_client(settings.redis_url, tail=True, max_connections=4)
+        state.writer = ScriptWriter(writer_client)
+        state.tours = TourRegistry(state.redis, settings)
+        state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
+        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics)
+        state.alert_store = AlertStore(state.redis, settings)
+        state.change_hub = ChangeHub(tail_client, settings)
+        watcher: Any = None
+        started: list[Any] = []
+        try:
+            for part in (state.writer, state.notice_hub, state.change_hub):
+                await part.start()
+                started.append(part)
+            if run_watcher:
+                from alerts.watcher import Watcher
+
+                watcher = Watcher(settings, metrics=state.metrics)
+                await watcher.start()
+                started.append(watcher)
+            yield
+        finally:
+            for part in reversed(started):
+                with contextlib.suppress(Exception):
+                    await part.stop()
+            for client in (state.redis, writer_client, tail_client):
+                await client.aclose()
+
+    routes: list[Any] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+        WebSocketRoute("/ws/traveller", traveller_ws),
+        WebSocketRoute("/ws/guide", guide_ws),
+        *board.routes,
+        *alerts_api.routes,
+        *pool_api.routes,
+        *admin_api.routes,
+    ]
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn server.app:app` (the Procfile's web process): built from the environment on first access
+    if name == "app":
+        app = create_app(load_settings())
+        globals()["app"] = app
+        return app
+    raise AttributeError(name)

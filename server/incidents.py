@@ -1,0 +1,111 @@
+"""Incident actions from the HTTP side: resolve (the same event a guide's resolving update makes), pull, release.
+
+An HTTP resolve writes an ``incident_update`` event through the same ingest script as a phone, so the watcher
+folds it in stream order and does what a guide's resolution does: resolves the incident's alerts and returns its
+holds to the pool.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from alerts.pool import PoolStore
+from guide_app_api.errors import ProtocolError
+from guide_app_api.scope import incident_tour
+from server import keys
+from server.auth import authenticate
+from server.scripts import script
+from server.settings import Settings
+
+POOL_KINDS = ("vehicle", "lodging", "medical", "guide", "interpreter")
+
+
+class IncidentLog:
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+
+    async def append_update(self, tour_id: str, incident_id: str, event: dict[str, Any], now: float) -> str:
+        """Store an incident_update event; returns its seq, or "not_found" / "closed"."""
+        shard = keys.shard_of(tour_id, self.settings.storage.shards)
+        sender, msg_id = event["sender"], event["msg_id"]
+        idem = keys.idem(shard, sender, msg_id)
+        payload = msgpack.packb(event, use_bin_type=True)
+        outcome, seq = await script(self.redis, "ingest")(
+            keys=[idem, keys.events(shard), keys.incident(shard, incident_id)],
+            args=[f"http:{incident_id}:{event.get('status')}", payload, int(self.settings.storage.idempotency_ttl),
+                  "update", event.get("status") or ""])
+        outcome = outcome.decode()
+        return seq.decode() if outcome in ("new", "dup") else outcome
+
+    async def status(self, tour_id: str, incident_id: str) -> str | None:
+        shard = keys.shard_of(tour_id, self.settings.storage.shards)
+        value = await self.redis.hget(keys.incident(shard, incident_id), "status")
+        return value.decode() if value else None
+
+
+def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, "field": field}, status_code=status)
+
+
+async def _incident_scope(request: Request) -> tuple[Any, str, Any] | JSONResponse:
+    """(claims, incident_id, tour) for a supervisor of the incident's region, or an error response."""
+    claims = authenticate(request, ("admin", "supervisor"))
+    incident_id = request.path_params["incident_id"]
+    try:
+        tour_id = incident_tour(incident_id)
+    except ProtocolError:
+        return _error(404, "not_found", "no such incident")
+    state = request.app.state
+    tour = await state.tours.get(tour_id)
+    if tour is None or not claims.sees_region(tour.region):
+        return _error(404, "not_found", "no such incident")
+    if await state.incidents.status(tour_id, incident_id) is None:
+        return _error(404, "not_found", "no such incident")
+    return claims, incident_id, tour
+
+
+async def pull(request: Request) -> Response:
+    """A supervisor pulls a resource by hand: ``{"kind", "capacity"}``."""
+    scoped = await _incident_scope(request)
+    if isinstance(scoped, JSONResponse):
+        return scoped
+    _claims, incident_id, tour = scoped
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "invalid", "the body is not JSON")
+    kind = body.get("kind") if isinstance(body, dict) else None
+    capacity = body.get("capacity", 1) if isinstance(body, dict) else None
+    if kind not in POOL_KINDS:
+        return _error(400, "invalid", f"kind must be one of {', '.join(POOL_KINDS)}", "kind")
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 1000:
+        return _error(400, "invalid", "capacity must be an integer 1-1000", "capacity")
+    pool: PoolStore = request.app.state.pool
+    request_key = f"manual:{kind}:{body.get('id') or time.time_ns()}"
+    result = await pool.pull_with_fallback(incident_id, tour.region, kind, capacity, request_key, None, time.time())
+    return JSONResponse({"status": result.status, "resource": result.resource, "region": result.region,
+                         "shortfall": result.shortfall, "fallback": result.fallback})
+
+
+async def release(request: Request) -> Response:
+    scoped = await _incident_scope(request)
+    if isinstance(scoped, JSONResponse):
+        return scoped
+    _claims, incident_id, tour = scoped
+    served = await request.app.state.pool.release(incident_id, tour.region, time.time())
+    return JSONResponse({"released": True, "served": [
+        {"incident_id": s.incident_id, "resource": s.resource, "region": s.region} for s in served]})
+
+
+routes = [
+    Route("/api/incidents/{incident_id}/pull", pull, methods=["POST"]),
+    Route("/api/incidents/{incident_id}/release", release, methods=["POST"]),
+]
