@@ -1,0 +1,285 @@
+"""The ``tourpulse`` command (contract §1): serve, token, tours import, pool import, simulate.
+
+Settings are read once here (``load_settings``) and passed down. ``serve`` starts an embedded Valkey when
+``REDIS_URL`` is unset and leaves its URL in ``<data_dir>/redis.url`` (mode 0600) while it runs, so that the
+import commands of the same data dir reach the same server instead of starting a second one on the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from server.settings import ConfigError, Settings, load_settings, parse_duration
+from server.tokens import ROLES, issue
+
+BOARD_TOKEN_TTL = 12 * 3600.0
+URL_FILE = "redis.url"
+
+
+class _Stopped(Exception):
+    """SIGTERM arrived: unwind through every ``finally`` so the embedded server stops in order."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"tourpulse: {message}", file=sys.stderr)
+    return code
+
+
+# --- serve -----------------------------------------------------------------------------------------------
+def _write_url_file(data_dir: Path, url: str) -> Path:
+    path = data_dir / URL_FILE
+    path.unlink(missing_ok=True)  # O_CREAT keeps an old file's mode; start afresh at 0600
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(url + "\n")
+    return path
+
+
+def _public_host(host: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "::": "localhost", "": "127.0.0.1"}.get(host, host)
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from server.access_log import install_redaction
+    from server.app import create_app
+
+    app = create_app(settings, run_watcher=True)
+    config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
+                            log_level="info", lifespan="on")
+    install_redaction()  # after Config: it (re)configures uvicorn's loggers
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():
+        await asyncio.sleep(0.05)
+    if server.started:
+        bound = port
+        for listener in server.servers:
+            for sock in listener.sockets:
+                bound = sock.getsockname()[1]  # the real port, when asked for port 0
+        token = issue(settings.secret, role="supervisor", sub="serve", regions=["*"], ttl=BOARD_TOKEN_TTL,
+                      now=time.time())
+        print(f"tourpulse: board at http://{_public_host(host)}:{bound}/board#token={token}", flush=True)
+    await serving
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from server.embedded import EmbeddedRedis, EmbeddedRedisError
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    # uvicorn re-raises the signal it stopped on once it has shut down; with the default SIGTERM action that
+    # would kill us before the embedded server is stopped and the URL file removed
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    embedded: EmbeddedRedis | None = None
+    url_file: Path | None = None
+    try:
+        if settings.redis_url is None:
+            embedded = EmbeddedRedis(settings.data_dir)
+            try:
+                embedded.start()
+            except EmbeddedRedisError as exc:
+                return _fail(str(exc), 1)
+            settings = dataclasses.replace(settings, redis_url=embedded.url)
+            url_file = _write_url_file(settings.data_dir, embedded.url)
+        asyncio.run(_serve(settings, args.host, args.port))
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        if url_file is not None:
+            url_file.unlink(missing_ok=True)
+        if embedded is not None:
+            embedded.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+# --- token -----------------------------------------------------------------------------------------------
+def cmd_token(args: argparse.Namespace) -> int:
+    try:
+        ttl = parse_duration(args.ttl)
+    except ConfigError as exc:
+        return _fail(f"--ttl: {exc}", 2)
+    if ttl <= 0:
+        return _fail("--ttl must be positive", 2)
+    try:
+        settings = load_settings(args.config)
+        token = issue(settings.secret, role=args.role, sub=args.sub, tours=args.tour, regions=args.region,
+                      ttl=ttl, now=time.time())
+    except ValueError as exc:  # ConfigError and a bad sub or id are both ValueErrors
+        return _fail(str(exc), 2)
+    print(token)
+    return 0
+
+
+# --- imports ---------------------------------------------------------------------------------------------
+async def _answers(url: str) -> bool:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def connect(settings: Settings) -> AsyncIterator[Any]:
+    """REDIS_URL if set; else the running ``serve`` of this data dir; else an embedded server for a while."""
+    import redis.asyncio as aioredis
+
+    from server.embedded import EmbeddedRedis
+
+    url = settings.redis_url
+    embedded: EmbeddedRedis | None = None
+    if url is None:
+        url_file = settings.data_dir / URL_FILE
+        if url_file.exists():
+            candidate = url_file.read_text().strip()
+            if candidate and await _answers(candidate):
+                url = candidate
+    if url is None:
+        embedded = EmbeddedRedis(settings.data_dir).start()
+        url = embedded.url
+    client = aioredis.Redis.from_url(url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _import_tours(settings: Settings, tours: Sequence[Any]) -> int:
+    from server.tours import TourRegistry
+
+    changed = 0
+    async with connect(settings) as redis:
+        registry = TourRegistry(redis, settings)
+        for tour in tours:
+            if await registry.put(tour, time.time(), sender="admin:cli") is not None:
+                changed += 1
+    return changed
+
+
+def cmd_tours_import(args: argparse.Namespace) -> int:
+    from server.importers import ImportFileError, load_tours
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    try:
+        tours = load_tours(Path(args.file), args.format)
+    except ImportFileError as exc:
+        for error in exc.errors:
+            print(f"{args.file}: {error}", file=sys.stderr)
+        return _fail(f"nothing imported: {len(exc.errors)} error(s)", 1)
+    changed = asyncio.run(_import_tours(settings, tours))
+    print(f"imported {len(tours)} tours ({changed} new or changed, {len(tours) - changed} unchanged)")
+    return 0
+
+
+async def _import_pool(settings: Settings, resources: Sequence[dict[str, Any]]) -> None:
+    from alerts.pool import PoolStore
+
+    async with connect(settings) as redis:
+        store = PoolStore(redis, settings)
+        for resource in resources:
+            await store.put(resource, time.time())
+
+
+def cmd_pool_import(args: argparse.Namespace) -> int:
+    from server.importers import ImportFileError, parse_resources_file
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    try:
+        resources = parse_resources_file(Path(args.file), args.format)
+    except ImportFileError as exc:
+        for error in exc.errors:
+            print(f"{args.file}: {error}", file=sys.stderr)
+        return _fail(f"nothing imported: {len(exc.errors)} error(s)", 1)
+    asyncio.run(_import_pool(settings, resources))
+    regions = len({r["region"] for r in resources})
+    print(f"loaded {len(resources)} resources in {regions} regions")
+    return 0
+
+
+# --- simulate --------------------------------------------------------------------------------------------
+def cmd_simulate(rest: list[str]) -> int:
+    import server.simulate
+
+    return int(server.simulate.main(rest) or 0)
+
+
+# --- parser ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tourpulse", description="Real-time in-tour monitoring.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web app and the watcher in one process")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--config", help="TOML settings file (else TOURPULSE_CONFIG)")
+    serve.set_defaults(run=cmd_serve)
+
+    token = commands.add_parser("token", help="print a signed bearer token")
+    token.add_argument("--role", required=True, choices=ROLES)
+    token.add_argument("--sub", required=True, help="the person's id")
+    token.add_argument("--tour", action="append", default=[], help="a tour id (repeatable)")
+    token.add_argument("--region", action="append", default=[], help="a region id, or * (repeatable)")
+    token.add_argument("--ttl", default="12h", help='lifetime, e.g. "90m", "12h", "7d" (default 12h)')
+    token.add_argument("--config", help=argparse.SUPPRESS)
+    token.set_defaults(run=cmd_token)
+
+    groups = (("tours", cmd_tours_import, "tours"), ("pool", cmd_pool_import, "pool resources"))
+    for name, run, what in groups:
+        group = commands.add_parser(name, help=f"manage {what}")
+        actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
+        importer = actions.add_parser("import", help=f"load {what} from a CSV or JSON file")
+        importer.add_argument("file")
+        importer.add_argument("--format", choices=("csv", "json"), help="default: from the file's name")
+        importer.add_argument("--config", help="TOML settings file (else TOURPULSE_CONFIG)")
+        importer.set_defaults(run=run)
+
+    simulate = commands.add_parser("simulate", help="drive realistic load against a running server",
+                                   add_help=False)
+    simulate.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse would take simulate's own options (``--tours 5``) for ours; hand them over untouched
+    if argv[:1] == ["simulate"]:
+        return cmd_simulate(argv[1:])
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
