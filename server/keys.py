@@ -142,7 +142,12 @@ def pool_tag(region: str) -> str:
 
 
 def pool_resource(region: str, resource_id: str) -> str:
-    return f"{pool_tag(region)}:res:{resource_id}"
+    return f"{pool_resource_prefix(region)}{resource_id}"
+
+
+def pool_resource_prefix(region: str) -> str:
+    """Scripts build names of resources they learn only inside the script (ties, served queues) from it."""
+    return f"{pool_tag(region)}:res:"
 
 
 def pool_free(region: str, kind: str) -> str:
@@ -157,12 +162,21 @@ def pool_all(region: str) -> str:
 
 def pool_hold(region: str, incident_id: str, request: str) -> str:
     """The resource one incident's request holds (so a retried pull returns the same one)."""
-    return f"{pool_tag(region)}:hold:{incident_id}:{request}"
+    return f"{pool_hold_prefix(region)}{incident_id}:{request}"
+
+
+def pool_hold_prefix(region: str) -> str:
+    """``pool_hold`` = this + ``<incident_id>:<request>`` (release writes holds of served waiters)."""
+    return f"{pool_tag(region)}:hold:"
 
 
 def pool_holds_of(region: str, incident_id: str) -> str:
     """Set of the region's resource ids an incident holds."""
-    return f"{pool_tag(region)}:holds:{incident_id}"
+    return f"{pool_holds_prefix(region)}{incident_id}"
+
+
+def pool_holds_prefix(region: str) -> str:
+    return f"{pool_tag(region)}:holds:"
 
 
 def pool_queue(region: str, kind: str) -> str:
