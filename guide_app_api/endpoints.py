@@ -1,9 +1,9 @@
 """The traveller and guide WebSocket endpoints: a thin shell around the pure protocol.
 
-Per frame: size check -> decode -> rate limit -> parse and validate -> ``backend.handle`` (scope, tour, store) ->
-ack or error, in the frame's own encoding. Only the backend (provided by ``server/``) touches storage; this module
-knows nothing of Redis. Errors never close the connection, except: a frame over the size limit (1009) and more
-undecodable frames than ``bad_frames_per_minute`` (1008).
+Per frame: size check -> decode -> rate limit -> parse and validate -> ``backend.handle`` (scope, tour,
+store) -> ack or error, in the frame's own encoding. Only the backend (provided by ``server/``) touches
+storage; this module knows nothing of Redis. Errors never close the connection, except: a frame over the
+size limit (1009) and more undecodable frames than ``bad_frames_per_minute`` (1008).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Who may say what about which tour: pure checks on a token's scope, and incident ids that name their tour.
 
-An incident id is ``<tour_id>~<10 hex>``: made from the sender and the client's message id, so a re-sent incident
-gets the same id without a lookup, and any process can tell an update's tour (and so its shard) from the id alone.
+An incident id is ``<tour_id>~<10 hex>``: made from the sender and the client's message id, so a re-sent
+incident gets the same id without a lookup, and any process can tell an update's tour (and so its shard)
+from the id alone.
 ``~`` never occurs in a tour id.
 """
 
