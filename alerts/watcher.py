@@ -83,7 +83,7 @@ class Watcher:
             for shard in range(self.settings.storage.shards):
                 await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
             await self.redis.zrem(keys.WATCHERS, self.id)
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
 
     # --- leases -------------------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:

@@ -18,10 +18,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from guide_app_api.endpoints import phone_endpoint
-from server import admin_api, alerts_api, board, pool_api
+from server import admin_api, alerts_api, board, incidents, pool_api
 from server.board import ChangeHub
+from server.incidents import IncidentLog
 from server.metrics import Registry
 from server.phones import PhoneService
 from server.push import NoticeHub
@@ -87,6 +89,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
         state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics)
         state.alert_store = AlertStore(state.redis, settings)
+        state.pool = PoolStore(state.redis, settings)
+        state.incidents = IncidentLog(state.redis, settings)
         state.change_hub = ChangeHub(tail_client, settings)
         watcher: Any = None
         started: list[Any] = []
@@ -106,7 +110,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                 with contextlib.suppress(Exception):
                     await part.stop()
             for client in (state.redis, writer_client, tail_client):
-                await client.aclose()
+                await client.aclose(close_connection_pool=True)
 
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -117,6 +121,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *board.routes,
         *alerts_api.routes,
         *pool_api.routes,
+        *incidents.routes,
         *admin_api.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

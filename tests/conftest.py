@@ -42,3 +42,61 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+# --- a whole tourpulse app under a real uvicorn ----------------------------------------------------------
+SECRET = b"test-secret"
+
+
+def make_settings(redis_url: str, doc: dict | None = None):  # noqa: ANN201 - Settings
+    from server.settings import settings_from_mapping
+
+    return settings_from_mapping(doc or {}, redis_url=redis_url, secret=SECRET)
+
+
+def token(role: str, sub: str, *, tours: tuple[str, ...] = (), regions: tuple[str, ...] = (),
+          ttl: float = 3600, issued_ago: float = 0.0) -> str:
+    import time
+
+    from server.tokens import issue
+
+    return issue(SECRET, role=role, sub=sub, tours=tours, regions=regions, ttl=ttl,
+                 now=time.time() - issued_ago)
+
+
+def tour_doc(region: str = "yunnan", travellers: int = 30, timezone: str = "Asia/Shanghai",
+             days_before: int = 2, days_after: int = 3) -> dict:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    today = dt.datetime.now(ZoneInfo(timezone)).date()
+    return {"route": "Yunnan 6 days", "region": region, "guides": ["g1"], "timezone": timezone,
+            "start": (today - dt.timedelta(days=days_before)).isoformat(),
+            "end": (today + dt.timedelta(days=days_after)).isoformat(), "travellers": travellers}
+
+
+@pytest.fixture
+def app_factory(redis_url: str):  # noqa: ANN201
+    """``async with app_factory(doc, run_watcher=...) as (base_url, app):`` a real server on a loopback port."""
+    import contextlib
+
+    from server.app import create_app
+    from tests.helpers_server import running_server
+
+    @contextlib.asynccontextmanager
+    async def start(doc: dict | None = None, *, run_watcher: bool = False, url: str | None = None):  # noqa: ANN202
+        app = create_app(make_settings(url or redis_url, doc), run_watcher=run_watcher)
+        async with running_server(app) as base_url:
+            yield base_url, app
+
+    return start
+
+
+async def register_tour(base_url: str, tour_id: str, **kw) -> dict:  # noqa: ANN003
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base_url) as client:
+        resp = await client.put(f"/api/tours/{tour_id}", json=tour_doc(**kw),
+                                headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
+        resp.raise_for_status()
+        return resp.json()

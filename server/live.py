@@ -1,0 +1,61 @@
+"""A tour's live state for the HTTP API and the board: scores by day, open incidents and their clocks, alerts,
+resources held. Read from the watcher's folded state (pure ``day_stats``), the alert store and the pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerts.clocks import iso
+from alerts.state import TourState, day_stats
+from server import keys
+from server.tours import Tour
+
+
+def live_view(tour: Tour, state: TourState, now: float, attraction_sla: float,
+              open_alerts: int, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pure: the live block of one tour."""
+    today = tour.local_today(now).isoformat()
+    days = []
+    for day in sorted(state.days):
+        stats = day_stats(state, day)
+        days.append({"day": day, "mean": round(stats.mean, 2) if stats.mean is not None else None,
+                     "count": stats.count})
+    today_stats = day_stats(state, today)
+    incidents = []
+    for incident_id, incident in state.incidents.items():
+        if incident.status == "resolved":
+            continue
+        deadline = None
+        if incident.kind == "attraction_closed" and incident.alternatives_proof_at is None:
+            deadline = iso(incident.opened_at + attraction_sla)
+        incidents.append({"incident_id": incident_id, "kind": incident.kind, "severity": incident.severity,
+                          "summary": incident.summary, "status": incident.status, "deadline": deadline,
+                          "alternatives": len(incident.alternatives)})
+    return {
+        "today": today,
+        "today_mean": round(today_stats.mean, 2) if today_stats.mean is not None else None,
+        "today_count": today_stats.count,
+        "response_rate": round(today_stats.response_rate, 3) if today_stats.response_rate is not None else None,
+        "aspect_means": {k: round(v, 2) for k, v in today_stats.aspect_means.items()},
+        "days": days,
+        "open_incidents": incidents,
+        "open_alerts": open_alerts,
+        "resources": resources,
+    }
+
+
+async def tour_live(app_state: Any, tour: Tour, now: float) -> dict[str, Any]:
+    settings = app_state.settings
+    shard = keys.shard_of(tour.tour_id, settings.storage.shards)
+    blob = await app_state.redis.get(keys.state(shard, tour.tour_id))
+    state = TourState.from_bytes(blob) if blob else TourState.new()
+    alerts = await app_state.alert_store.list({"open", "acknowledged"}, lambda r: r == tour.region,
+                                              tour.region, None)
+    open_alerts = sum(1 for a in alerts if a.get("tour_id") == tour.tour_id)
+    held = await app_state.pool.list(tour.region, None, None)
+    mine = set(state.incidents)
+    resources = [{"resource_id": r["resource_id"], "kind": r["kind"], "partner": r.get("partner"),
+                  "state": r["state"], "held_by": r.get("held_by")}
+                 for r in held if r.get("held_by") in mine]
+    return live_view(tour, state, now, settings.sla.attraction_alternatives, open_alerts, resources)
