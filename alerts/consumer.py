@@ -178,7 +178,7 @@ class ShardConsumer:
         state = self.states[tour_id]
         if seq_key(event["seq"]) <= seq_key(state.last_seq):
             return False  # folded before a crash that came before its ack
-        folded = fold(state, event)
+        folded = fold(state, event, self.settings.rules)
         effects = evaluate(state, event, folded, self.settings, now)
         if effects:
             await self.applier.apply(event, effects, now)

@@ -131,7 +131,8 @@ async def test_guide_incident_and_updates(app_factory, redis_url) -> None:
 async def test_handshake_refused_without_a_valid_token(app_factory) -> None:
     async with app_factory() as (base, _app):
         url = ws_url(base, "/ws/traveller")
-        bad = [None, "nonsense", token("guide", "g1", tours=("T1",)), token("traveller", "t1", tours=("T1",), ttl=60, issued_ago=120)]
+        expired = token("traveller", "t1", tours=("T1",), ttl=60, issued_ago=120)
+        bad = [None, "nonsense", token("guide", "g1", tours=("T1",)), expired]
         for value in bad:
             headers = {"Authorization": f"Bearer {value}"} if value else {}
             with pytest.raises(InvalidStatus) as refused:
