@@ -58,6 +58,8 @@ class ShardConsumer:
         self.stream = keys.events(shard)
         self.states: dict[str, TourState] = {}
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
+        # failures of an entry itself (not of entries held back behind it, which are re-delivered too)
+        self.failures: dict[bytes, tuple[int, str]] = {}
         self.folded = metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",))
         self.dead = metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream")
 
@@ -72,8 +74,9 @@ class ShardConsumer:
         """Claim every entry other consumers left pending: their owner lost the lease, so they are ours now."""
         cursor = "0-0"
         while True:
+            # not JUSTID: redis-py then drops the cursor from the answer
             reply = await self.redis.xautoclaim(self.stream, keys.GROUP, self.consumer, min_idle_time=0,
-                                                start_id=cursor, count=1000, justid=True)
+                                                start_id=cursor, count=1000)
             cursor = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
             if cursor == "0-0":
                 break
@@ -97,15 +100,22 @@ class ShardConsumer:
         return len(entries)
 
     async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
-        """Entries delivered ``max_deliveries`` times go to the dead-letter stream, acked, with their error."""
+        """An entry that itself failed ``max_deliveries`` times goes to the dead-letter stream, acked, with its
+        error. Delivery counts alone also count entries held back behind a failing one of the same tour, so they
+        only serve as a backstop for an entry that crashes its whole process (4x the limit)."""
+        limit = self.settings.watcher.max_deliveries
         first, last = entries[0][0], entries[-1][0]
         pending = await self.redis.xpending_range(self.stream, keys.GROUP, min=first, max=last,
                                                   count=len(entries) + 10, consumername=self.consumer)
         delivered = {p["message_id"]: p["times_delivered"] for p in pending}
         keep = []
         for raw_id, fields in entries:
-            if delivered.get(raw_id, 0) >= self.settings.watcher.max_deliveries:
-                await self._dead_letter(raw_id, fields, f"failed {delivered[raw_id]} deliveries")
+            failed, error = self.failures.get(raw_id, (0, ""))
+            if failed >= limit:
+                await self._dead_letter(raw_id, fields, f"failed {failed} deliveries: {error}")
+                self.failures.pop(raw_id, None)
+            elif delivered.get(raw_id, 0) >= 4 * limit:
+                await self._dead_letter(raw_id, fields, f"delivered {delivered[raw_id]} times without an ack")
             else:
                 keep.append((raw_id, fields))
         return keep
@@ -150,7 +160,10 @@ class ShardConsumer:
                 except RedisError:
                     raise
                 except Exception:  # noqa: BLE001 - a poison entry: retried, then dead-lettered
-                    log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], traceback.format_exc())
+                    error = traceback.format_exc()
+                    log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], error)
+                    raw = event["seq"].encode()
+                    self.failures[raw] = (self.failures.get(raw, (0, ""))[0] + 1, error)
                     failed_tours.add(tour_id)
                     self.states.pop(tour_id, None)  # the fold may have half-happened: reload on retry
                     dirty.discard(tour_id)

@@ -33,6 +33,7 @@ from server.scripts import script
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
+logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of the deadline job at INFO
 
 FIRED_TTL = 8 * 86400
 MOVE_LIMIT = 500

@@ -1,14 +1,14 @@
 """Every Redis key name and every Lua script, in one module that web and watcher both import.
 
-Three families of keys, each behind its own hash tag so that every Lua script and MULTI touches one slot and the
-same code runs on Redis Cluster (see docs/design.md):
+Three families of keys, each behind its own hash tag so that every Lua script and MULTI touches one
+slot and the same code runs on Redis Cluster (see docs/design.md):
 
-- ``tp:{s<N>}:...``       one shard: its event stream, idempotency keys, tours, incidents, folded state, deadlines
-- ``tp:{alerts}:...``     alert records, their dedup index, the alert-changes stream, per-region indexes
-- ``tp:{pool:<region>}:...`` one region's emergency resources, holds and waiting queue
+- ``tp:{s<N>}:...``  one shard: event stream, idempotency keys, tours, incidents, folded state, deadlines
+- ``tp:{alerts}:...``  alert records, their dedup index, the alert-changes stream, per-region indexes
+- ``tp:{pool:<region>}:...``  one region's emergency resources, holds and waiting queue
 
-Plus two keys that stand alone: the notices stream and the tour index. A step that spans families is a sequence
-of idempotent single-slot steps, never one transaction.
+Plus a few that stand alone (notices, the tour index). A step that spans families is a sequence of
+idempotent single-slot steps, never one transaction.
 
 Lua scripts live beside this module in ``lua/<name>.lua``; :data:`SCRIPTS` loads them all by name.
 """

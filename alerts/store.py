@@ -1,0 +1,284 @@
+"""The alert store: every alert write is one Lua script in the ``{alerts}`` slot that also appends the changed
+alert to the changes stream, so a board that has seen a change's seq has seen the alert as it was then.
+
+The lifecycle is a state machine (:data:`TRANSITIONS`)::
+
+    open ──ack──> acknowledged ──resolve──> resolved
+     │  └─────────────resolve──────────────────^
+     └─ assign (either status, keeps it);   ack of acknowledged: a no-op;   anything on resolved: Conflict
+
+The table lives here; ``alert_act.lua`` applies it atomically. Effects of the watcher (upsert, system resolve,
+escalate) are idempotent by the caller's token; a person's action is too when the caller passes one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ResponseError
+
+from alerts.effects import UpsertAlert
+from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
+from server import keys
+from server.settings import Settings
+
+ACTIONS = ("ack", "resolve", "assign")
+STATUSES = ("open", "acknowledged", "resolved")
+ACTIVE = frozenset({"open", "acknowledged"})
+
+# (action, from status) -> to status; None = a no-op (the alert is returned unchanged); absent = Conflict
+TRANSITIONS: dict[tuple[str, str], str | None] = {
+    ("ack", "open"): "acknowledged",
+    ("ack", "acknowledged"): None,
+    ("resolve", "open"): "resolved",
+    ("resolve", "acknowledged"): "resolved",
+    ("assign", "open"): "open",
+    ("assign", "acknowledged"): "acknowledged",
+}
+
+# how many of the newest alerts a list that includes resolved ones scans
+LIST_SCAN = 2000
+# how many alerts the index of every alert (by opening time) keeps
+ALL_BOUND = 100_000
+FX_TTL = 7 * 86400
+
+
+def iso(now: float) -> str:
+    """ISO 8601 UTC with a ``Z``, to the millisecond."""
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_seq(seq: str) -> tuple[int, int]:
+    """A stream id as a comparable pair; ValueError when it is not one."""
+    ms, sep, n = seq.partition("-")
+    if not ms.isdigit() or (sep and not n.isdigit()):
+        raise ValueError(f"not a stream id: {seq!r}")
+    return int(ms), int(n or 0)
+
+
+def next_status(action: str, status: str) -> str | None:
+    """The status an action leads to from ``status`` (None: nothing to do); Conflict when not allowed."""
+    if (action, status) not in TRANSITIONS:
+        raise Conflict(f"cannot {action} an alert that is {status}", field="alert_id")
+    return TRANSITIONS[(action, status)]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertResult:
+    alert: dict[str, Any]
+    opened: bool
+    changed: bool
+    # a replayed token: nothing changed now; ``alert`` and ``opened`` are what the first application returned
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ActResult:
+    alert: dict[str, Any]
+    seq: str | None  # the change's seq (None: a no-op, nothing changed)
+    duplicate: bool = False
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
+    """An applied marker ``opened|seq|json`` -> (opened, seq, alert); None for a step that changed nothing."""
+    text = _text(marker)
+    if not text:
+        return None
+    opened, seq, body = text.split("|", 2)
+    return opened == "1", seq, json.loads(body)
+
+
+class AlertStore:
+    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._scripts: dict[str, AsyncScript] = {}
+
+    def _script(self, name: str) -> AsyncScript:
+        bound = self._scripts.get(name)
+        if bound is None:
+            bound = self._scripts[name] = self.redis.register_script(
+                keys.SCRIPTS["alert_lib"] + "\n" + keys.SCRIPTS[name])
+        return bound
+
+    def _head(self, now: float, bound: int | float) -> list[Any]:
+        """ARGV[1..6] every write script shares."""
+        return [keys.ALERTS_TAG, self.settings.storage.changes_maxlen, iso(now), now, FX_TTL, int(bound)]
+
+    # --- watcher effects (idempotent by token) -----------------------------------------------------------
+    async def upsert(self, effect: UpsertAlert, token: str, now: float) -> UpsertResult:
+        details: list[str] = []
+        for name, value in effect.details.items():
+            details += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+        outcome, marker = await self._script("alert_upsert")(
+            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)],
+            args=[*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
+                  effect.summary, effect.tour_id or "", *details])
+        applied = _unmark(marker)
+        assert applied is not None  # an upsert always changes something the first time
+        opened, _seq, alert = applied
+        replayed = _text(outcome) == "replay"
+        return UpsertResult(alert=alert, opened=opened, changed=not replayed, replayed=replayed)
+
+    async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
+                               now: float) -> dict[str, Any] | None:
+        """Resolve the open or acknowledged alert of a condition (None when there is none)."""
+        _outcome, marker = await self._script("alert_resolve")(
+            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
+            args=[*self._head(now, self.settings.storage.retention), by, note])
+        applied = _unmark(marker)
+        return applied[2] if applied else None
+
+    async def escalate(self, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
+        """Raise an open alert to ``level`` (severity one step up); None when it was acknowledged, resolved or
+        already at that level."""
+        _outcome, marker = await self._script("alert_escalate")(
+            keys=[keys.ALERT_CHANGES, keys.alert_applied(token)],
+            args=[*self._head(now, self.settings.storage.retention), alert_id, level])
+        applied = _unmark(marker)
+        return applied[2] if applied else None
+
+    # --- a person's action -------------------------------------------------------------------------------
+    async def act(self, alert_id: str, action: str, by: str, now: float, note: str | None = None,
+                  assignee: str | None = None, *, regions_check: Callable[[str], bool],
+                  token: str | None = None) -> dict[str, Any]:
+        """Apply ``action`` for ``by`` (the sender, ``"<role>:<sub>"``) and return the alert after it."""
+        return (await self.act_result(alert_id, action, by, now, note, assignee, regions_check=regions_check,
+                                      token=token)).alert
+
+    async def act_result(self, alert_id: str, action: str, by: str, now: float, note: str | None = None,
+                         assignee: str | None = None, *, regions_check: Callable[[str], bool],
+                         token: str | None = None) -> ActResult:
+        """:meth:`act` with the change's seq and whether ``token`` was applied before."""
+        if action not in ACTIONS:
+            raise Invalid(f"unknown action {action!r}", field="action")
+        if action == "assign" and not assignee:
+            raise Invalid("assign needs an assignee", field="assignee")
+        # a region never changes, so checking it before the atomic step is safe; a refusal changes nothing
+        region = await self.redis.hget(keys.alert(alert_id), "region")
+        if region is None:
+            raise NotFound(f"no alert {alert_id!r}", field="alert_id")
+        if not regions_check(_text(region)):
+            raise Forbidden("this alert is outside your regions", field="alert_id")
+        pairs: list[str] = []
+        for (act, status), to in TRANSITIONS.items():
+            if act == action:
+                pairs += [status, to or ""]
+        marker_key = keys.alert_applied(f"act:{token}") if token else keys.ALERT_CHANGES
+        reply = await self._script("alert_act")(
+            keys=[keys.ALERT_CHANGES, marker_key],
+            args=[*self._head(now, self.settings.storage.retention), alert_id, action, by, note or "",
+                  assignee or "", "1" if token else "0", *pairs])
+        outcome = _text(reply[0])
+        if outcome == "not_found":
+            raise NotFound(f"no alert {alert_id!r}", field="alert_id")
+        if outcome == "conflict":
+            next_status(action, _text(reply[1]))  # raises the Conflict that names the illegal transition
+        if outcome == "noop":
+            return ActResult(alert=json.loads(reply[1]), seq=None)
+        applied = _unmark(reply[1])
+        assert applied is not None
+        _opened, seq, alert = applied
+        # the shard write is idempotent per change, so a replayed token also finishes one a crash cut short
+        await self._tell_watcher(alert, action, by, note, seq, token, now)
+        return ActResult(alert=alert, seq=seq, duplicate=outcome == "replay")
+
+    async def _tell_watcher(self, alert: dict[str, Any], action: str, by: str, note: str | None, seq: str,
+                            token: str | None, now: float) -> None:
+        """The action as an event of the alert's tour (a second, separate single-slot step)."""
+        tour_id = alert.get("tour_id")
+        if not tour_id:
+            return
+        shard = keys.shard_of(tour_id, self.settings.storage.shards)
+        base = {"tour_id": tour_id, "sender": by, "msg_id": token or f"{action}:{alert['alert_id']}:{seq}",
+                "at": now, "received_at": now}
+        event = {"type": "alert_action", **base, "alert_id": alert["alert_id"],
+                 "dedup_key": alert.get("dedup_key"), "action": action, "note": note,
+                 "assignee": alert.get("assignee")}
+        incident_id = (alert.get("details") or {}).get("incident_id")
+        update = b""
+        guard = keys.events(shard)
+        if action == "resolve" and alert["kind"] == "incident" and isinstance(incident_id, str):
+            guard = keys.incident(shard, incident_id)
+            update = msgpack.packb({"type": "incident_update", **base, "msg_id": f"{base['msg_id']}:incident",
+                                    "incident_id": incident_id, "status": "resolved", "alternatives": None,
+                                    "note": note}, use_bin_type=True)
+        await self._script_plain("alert_shard_action")(
+            keys=[keys.events(shard), keys.idem(shard, "alert", f"{alert['alert_id']}:{seq}"), guard],
+            args=[msgpack.packb(event, use_bin_type=True), update, FX_TTL])
+
+    def _script_plain(self, name: str) -> AsyncScript:
+        bound = self._scripts.get(name)
+        if bound is None:
+            bound = self._scripts[name] = self.redis.register_script(keys.SCRIPTS[name])
+        return bound
+
+    # --- reads -------------------------------------------------------------------------------------------
+    async def get(self, alert_id: str) -> dict[str, Any] | None:
+        found = await self._script("alert_read")(args=[keys.ALERTS_TAG, alert_id])
+        return json.loads(found[0]) if found else None
+
+    async def audit(self, alert_id: str) -> list[dict[str, Any]]:
+        return [json.loads(entry) for entry in await self.redis.lrange(keys.alert_audit(alert_id), 0, -1)]
+
+    async def regions(self) -> list[str]:
+        return sorted(_text(r) for r in await self.redis.smembers(keys.ALERT_REGIONS))
+
+    async def list(self, statuses: set[str], region_filter: Callable[[str], bool], region: str | None = None,
+                   kind: str | None = None) -> list[dict[str, Any]]:
+        """Alerts of the given statuses in the regions that pass the filter, newest change first."""
+        regions = [r for r in await self.regions() if region_filter(r) and (region is None or r == region)]
+        if not regions or not statuses:
+            return []
+        scan = LIST_SCAN if statuses - ACTIVE else 0
+        found = await self._script("alert_list")(
+            args=[keys.ALERTS_TAG, "1" if statuses & ACTIVE else "0", scan, *regions])
+        alerts = [json.loads(raw) for raw in found]
+        alerts = [a for a in alerts if a["status"] in statuses and (kind is None or a["kind"] == kind)]
+        alerts.sort(key=lambda a: (a["updated_at"], a["alert_id"]), reverse=True)
+        return alerts
+
+    async def snapshot(self, regions_filter: Callable[[str], bool]) -> tuple[list[dict[str, Any]], str]:
+        """The open and acknowledged alerts of the regions that pass the filter, and the seq of that view."""
+        while True:
+            known = await self.regions()
+            found = await self._script("alert_snapshot")(
+                keys=[keys.ALERT_CHANGES, keys.ALERT_REGIONS],
+                args=[keys.ALERTS_TAG, *(r for r in known if regions_filter(r))])
+            # a region that appeared between the two reads could hold an alert older than the seq: read again
+            if int(found[1]) == len(known):
+                alerts = sorted((json.loads(raw) for raw in found[2:]), key=lambda a: a["opened_at"])
+                return alerts, _text(found[0])
+
+    async def changes_after(self, seq: str, limit: int) -> list[tuple[str, dict[str, Any]]] | None:
+        """Up to ``limit`` changes after ``seq``, oldest first; None when some of them are no longer kept (or
+        ``seq`` is not from this stream), so the caller must start again from a snapshot."""
+        start = parse_seq(seq)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xinfo_stream(keys.ALERT_CHANGES)
+            pipe.xrange(keys.ALERT_CHANGES, min=f"({start[0]}-{start[1]}", count=limit)
+            try:
+                info, entries = await pipe.execute()
+            except ResponseError:  # no stream yet: nothing happened, nothing was dropped
+                return None if start > (0, 0) else []
+        last = parse_seq(_text(info.get("last-generated-id") or "0-0"))
+        if start > last:
+            return None
+        # we never XDEL, so entries are missing only when trimmed, and then only before the first one kept
+        # (Valkey 8.1 leaves max-deleted-entry-id at 0-0 on trimming)
+        trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+        first = info.get("first-entry")
+        if trimmed and start < last and (not first or start < parse_seq(_text(first[0]))):
+            return None
+        return [(_text(raw_seq), json.loads(fields[b"a"])) for raw_seq, fields in entries]

@@ -1,0 +1,163 @@
+"""The watcher's exactly-once promise, through real processes: SIGKILL between effects and XACK, poison entries,
+two watchers on one group."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import redis.asyncio as aioredis
+
+from alerts.watcher import Watcher
+from server import keys
+from tests.conftest import make_settings, register_tour
+from tests.test_ingest_ws import ask, phone, rating
+
+WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
+FAST = {"watcher": {"lease_ttl": "1s", "block": "200ms", "tick": "200ms"}}
+PROC = Path(__file__).with_name("watcher_proc.py")
+
+
+async def eventually(check, what: str) -> Any:  # noqa: ANN001
+    async with asyncio.timeout(WAIT):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.05)
+    raise AssertionError(what)  # pragma: no cover - asyncio.timeout raises first
+
+
+async def active_alerts(client: aioredis.Redis) -> list[dict[str, Any]]:
+    from alerts.store import AlertStore
+
+    store = AlertStore(client, make_settings("redis://unused"))
+    return await store.list({"open", "acknowledged"}, lambda _r: True)
+
+
+async def pending(client: aioredis.Redis, tour_id: str = "T1") -> int:
+    stream = keys.events(keys.shard_of(tour_id, 16))
+    try:
+        summary = await client.xpending(stream, keys.GROUP)
+    except Exception:  # noqa: BLE001 - no group yet
+        return -1
+    return int(summary["pending"])
+
+
+def start_watcher(redis_url: str, *flags: str, watcher_id: str) -> subprocess.Popen[str]:
+    spec = json.dumps({"redis_url": redis_url, "doc": FAST, "id": watcher_id})
+    return subprocess.Popen([sys.executable, str(PROC), spec, *flags], stdout=subprocess.PIPE, text=True)
+
+
+async def send_bad_day(base: str) -> None:
+    """Three travellers rate 2, a fourth rates 1: one score alert (count 2) and one urgent complaint."""
+    for n, score in enumerate((2, 2, 2, 1)):
+        async with await phone(base, "traveller", f"t{n}") as ws:
+            assert (await ask(ws, rating(f"r{n}", score), True))["type"] == "ack"
+
+
+async def test_sigkill_after_effects_before_ack_opens_every_alert_exactly_once(app_factory, redis_url,
+                                                                                redis_client) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        await send_bad_day(base)
+    victim = start_watcher(redis_url, "kill-before-ack", watcher_id="victim")
+    try:
+        assert victim.wait(timeout=WAIT) == -9, "the watcher was to die by SIGKILL at its first ack"
+        assert victim.stdout is not None and "KILLED" in victim.stdout.read()
+    finally:
+        victim.kill()
+        victim.wait()
+        assert victim.stdout is not None
+        victim.stdout.close()
+    assert await pending(redis_client) > 0, "the batch was read and left unacked"
+    first = {a["dedup_key"]: a["count"] for a in await active_alerts(redis_client)}
+    assert first, "effects were applied before the kill"
+    heir = start_watcher(redis_url, watcher_id="heir")
+    try:
+        await eventually(lambda: _zero(pending(redis_client)), "the heir finished the pending entries")
+    finally:
+        heir.terminate()
+        heir.wait(timeout=WAIT)
+        assert heir.stdout is not None
+        heir.stdout.close()
+    alerts = await active_alerts(redis_client)
+    kinds = Counter(a["kind"] for a in alerts)
+    assert kinds == {"score_below_threshold": 1, "urgent_complaint": 1}
+    by_kind = {a["kind"]: a for a in alerts}
+    assert by_kind["score_below_threshold"]["count"] == 2  # fired on the 3rd and 4th rating, each counted once
+    assert by_kind["urgent_complaint"]["count"] == 1
+    assert {a["dedup_key"]: a["count"] for a in alerts} == first  # the replay changed nothing
+
+
+async def _zero(value) -> bool:  # noqa: ANN001
+    return await value == 0
+
+
+async def test_poison_entries_go_to_dead_letters_and_the_group_moves_on(app_factory, redis_url,
+                                                                        redis_client) -> None:
+    settings = make_settings(redis_url, {**FAST, "watcher": {**FAST["watcher"], "max_deliveries": 2}})
+    stream = keys.events(keys.shard_of("T1", 16))
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        # undecodable, and decodable but impossible to fold (a score that is not a number)
+        await redis_client.xadd(stream, {"e": b"\xc1garbage"})
+        bad = {"type": "rating", "tour_id": "T1", "traveller": "tx", "day": "2026-01-01", "score": "five",
+               "at": 0.0, "received_at": 0.0, "sender": "traveller:tx", "msg_id": "bad"}
+        await redis_client.xadd(stream, {"e": msgpack.packb(bad)})
+        await register_tour(base, "T2")
+        await send_bad_day(base)  # T1's later events wait behind the poison; other tours flow
+        watcher = Watcher(settings, watcher_id="w1")
+        await watcher.start()
+        try:
+            await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
+            dead = await redis_client.xrange(keys.dead_letters(keys.shard_of("T1", 16)))
+        finally:
+            await watcher.stop()
+    assert len(dead) == 2
+    errors = [fields[b"error"].decode() for _id, fields in dead]
+    assert any("failed 2 deliveries" in e and "five" in e for e in errors)
+    assert any("FormatError" in e or "ExtraData" in e or "unpack" in e.lower() for e in errors)
+    kinds = Counter(a["kind"] for a in await active_alerts(redis_client))
+    assert kinds == {"score_below_threshold": 1, "urgent_complaint": 1}
+
+
+async def test_two_watchers_share_the_shards_and_each_alert_opens_once(app_factory, redis_url,
+                                                                       redis_client) -> None:
+    settings = make_settings(redis_url, FAST)
+    tours = [f"T{i}" for i in range(1, 9)]
+    async with app_factory() as (base, _app):
+        for tour_id in tours:
+            await register_tour(base, tour_id)
+        first, second = Watcher(settings, watcher_id="a"), Watcher(settings, watcher_id="b")
+        await first.start()
+        await second.start()
+        try:
+            await eventually(lambda: _both_own(first, second), "both watchers own shards")
+            for tour_id in tours:
+                for n in range(3):
+                    async with await phone(base, "traveller", f"{tour_id}-t{n}", tours=(tour_id,)) as ws:
+                        reply = await ask(ws, {**rating(f"r{n}", 2), "tour_id": tour_id}, True)
+                        assert reply["type"] == "ack"
+
+            async def all_alerts() -> bool:
+                return len(await active_alerts(redis_client)) >= len(tours)
+
+            await eventually(all_alerts, "one alert per tour")
+        finally:
+            await first.stop()
+            await second.stop()
+    alerts = await active_alerts(redis_client)
+    assert sorted(a["tour_id"] for a in alerts) == sorted(tours)
+    assert all(a["kind"] == "score_below_threshold" and a["count"] == 1 for a in alerts)
+    assert set(first.owned).isdisjoint(second.owned)
+
+
+async def _both_own(first: Watcher, second: Watcher) -> bool:
+    return bool(first.owned) and bool(second.owned) and len(first.owned) + len(second.owned) == 16
