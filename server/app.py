@@ -22,6 +22,7 @@ from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from guide_app_api.endpoints import phone_endpoint
 from server import admin_api, alerts_api, board, incidents, pool_api
+from server.access_log import install_redaction
 from server.board import ChangeHub
 from server.incidents import IncidentLog
 from server.metrics import Registry
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        install_redaction()  # tokens ride in WebSocket query strings: keep them out of every log line
         state = app.state
         state.settings = settings
         state.metrics = Registry()

@@ -62,7 +62,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
     app = create_app(settings, run_watcher=True)
     config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
-                            log_level="info", lifespan="on")
+                            ws_max_size=settings.limits.max_frame_bytes, log_level="info", lifespan="on")
     install_redaction()  # after Config: it (re)configures uvicorn's loggers
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
