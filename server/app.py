@@ -84,9 +84,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state.settings = settings
         state.metrics = Registry()
         state.redis = redis_client(settings.redis_url)
-        writer_client = redis_client(settings.redis_url, max_connections=4)
         tail_client = redis_client(settings.redis_url, tail=True, max_connections=4)
-        state.writer = ScriptWriter(writer_client)
+        state.writer = ScriptWriter(settings.redis_url)
         state.tours = TourRegistry(state.redis, settings)
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
         state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics)
@@ -111,7 +110,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
             for part in reversed(started):
                 with contextlib.suppress(Exception):
                     await part.stop()
-            for client in (state.redis, writer_client, tail_client):
+            for client in (state.redis, tail_client):
                 await client.aclose(close_connection_pool=True)
 
     routes: list[Any] = [

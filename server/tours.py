@@ -8,6 +8,7 @@ second step.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -164,6 +165,7 @@ class TourRegistry:
         self._put_script = redis.register_script(keys.SCRIPTS["put_tour"])
         self._clock = clock
         self._cache: dict[str, tuple[float, Tour]] = {}
+        self._loading: dict[str, asyncio.Future[Tour | None]] = {}
 
     def _remember(self, tour: Tour) -> None:
         if len(self._cache) >= _CACHE_MAX:
@@ -201,6 +203,14 @@ class TourRegistry:
             return cached
         if not ID_RE.fullmatch(tour_id):
             return None
+        # single flight: when a popular tour's entry expires, its hundred phones share one read
+        pending = self._loading.get(tour_id)
+        if pending is None:
+            pending = self._loading[tour_id] = asyncio.ensure_future(self._load(tour_id))
+            pending.add_done_callback(lambda _f: self._loading.pop(tour_id, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, tour_id: str) -> Tour | None:
         raw = await self._redis.hgetall(keys.tour(keys.shard_of(tour_id, self._shards), tour_id))
         tour = _from_hash(tour_id, raw)
         if tour is not None:

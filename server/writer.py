@@ -2,9 +2,9 @@
 
 Measured here (docs/performance.md): a redis-py round trip is about two thirds of a frame's cost, and redis-py's
 default asyncio pool *raises* once its 100 connections are busy. So connections never talk to Redis themselves:
-they queue a script call and await its future; one task drains the queue, sends up to ``max_batch`` calls as one
-non-transactional pipeline over one connection, and resolves each future with its own result. Under light load a
-batch is one call (no added latency); under heavy load the round trips are shared.
+they queue a script call and await its future; one task drains the queue, sends up to ``max_batch`` calls in one
+write over one raw connection (``server/resp.py``), and resolves each future with its own result. Under light
+load a batch is one call (no added latency); under heavy load the round trips are shared.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ import logging
 from collections import deque
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError
-
 from server.keys import SCRIPTS
+from server.resp import RespConnection, RespError, pack
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +32,10 @@ class Call:
 
 
 class ScriptWriter:
-    def __init__(self, redis: aioredis.Redis, max_batch: int = 256) -> None:
-        self.redis = redis
+    def __init__(self, url: str, max_batch: int = 256) -> None:
+        self.conn = RespConnection(url)
         self.max_batch = max_batch
-        self.shas: dict[str, str] = {}
+        self.shas: dict[str, bytes] = {}
         self._queue: deque[Call] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -45,7 +43,7 @@ class ScriptWriter:
         self.calls = 0
 
     async def start(self) -> None:
-        await self._load_scripts()
+        await self._ensure_connected()
         self._task = asyncio.create_task(self._run(), name="script-writer")
 
     async def stop(self) -> None:
@@ -60,10 +58,21 @@ class ScriptWriter:
             call = self._queue.popleft()
             if not call.future.done():
                 call.future.set_exception(StorageUnavailable("shutting down"))
+        await self.conn.close()
+
+    async def _ensure_connected(self) -> None:
+        if self.conn.connected:
+            return
+        await self.conn.connect()
+        await self._load_scripts()
 
     async def _load_scripts(self) -> None:
-        for name, source in SCRIPTS.items():
-            self.shas[name] = await self.redis.script_load(source)
+        names = list(SCRIPTS)
+        replies = await self.conn.roundtrip([pack("SCRIPT", "LOAD", SCRIPTS[name]) for name in names])
+        for name, sha in zip(names, replies, strict=True):
+            if isinstance(sha, RespError):
+                raise sha
+            self.shas[name] = sha
 
     def call(self, script: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call; the future resolves to its result or raises StorageUnavailable."""
@@ -84,30 +93,34 @@ class ScriptWriter:
         self.batches += 1
         self.calls += len(batch)
         try:
+            await self._ensure_connected()
             results = await self._pipeline(batch)
-            if any(isinstance(r, NoScriptError) for r in results):
+            if any(_noscript(r) for r in results):
                 # the server restarted or was flushed: load the scripts again and retry just those calls
                 await self._load_scripts()
-                retry = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+                retry = [i for i, r in enumerate(results) if _noscript(r)]
                 again = await self._pipeline([batch[i] for i in retry])
                 for i, result in zip(retry, again, strict=True):
                     results[i] = result
-        except (RedisError, OSError) as exc:
+        except (OSError, ConnectionError, TimeoutError, RespError) as exc:
             log.warning("storage unavailable: %s", exc)
             for call in batch:
                 if not call.future.done():
-                    call.future.set_exception(StorageUnavailable(str(exc)))
+                    call.future.set_exception(StorageUnavailable(str(exc) or type(exc).__name__))
             return
         for call, result in zip(batch, results, strict=True):
             if call.future.done():  # the waiting connection went away
                 continue
-            if isinstance(result, Exception):
+            if isinstance(result, RespError):
                 call.future.set_exception(StorageUnavailable(str(result)))
             else:
                 call.future.set_result(result)
 
     async def _pipeline(self, batch: list[Call]) -> list[Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        for call in batch:
-            pipe.evalsha(self.shas[call.script], len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        return await self.conn.roundtrip([
+            pack("EVALSHA", self.shas[call.script], len(call.keys), *call.keys, *call.args) for call in batch
+        ])
+
+
+def _noscript(reply: Any) -> bool:
+    return isinstance(reply, RespError) and str(reply).startswith("NOSCRIPT")
