@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from guide_app_api.endpoints import phone_endpoint
-from server import admin_api, alerts_api, board, incidents, pool_api
+from server import admin_api, alerts_api, board, incidents, pool_api, reports
 from server.access_log import install_redaction
 from server.board import ChangeHub
 from server.incidents import IncidentLog
@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *alerts_api.routes,
         *pool_api.routes,
         *incidents.routes,
+        *reports.routes,
         *admin_api.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
