@@ -1,142 +1,96 @@
-"""PhoneClient against a small real WebSocket server that keeps the contract's idempotency rule.
-
-The server here is not tourpulse: it stores ids in a dict and answers like §5 (ack, ``duplicate: true`` for
-a re-sent id), which is all the client's reconnect logic relies on. End-to-end tests cover the real one.
-"""
+"""PhoneClient (what `simulate` and the benchmarks drive phones with) against the real server and Valkey."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import msgpack
+import httpx
 import pytest
-from websockets.asyncio.server import Request, Response, ServerConnection, serve
 
 from server.loadclient import HandshakeRefused, PhoneClient, percentile, with_query
+from tests.conftest import register_tour, token
+from tests.test_ingest_ws import rating, stream_events, ws_url
 
-TOKEN = "good-token"
-
-
-@dataclass
-class FakePhoneServer:
-    stored: dict[str, str] = field(default_factory=dict)
-    sinces: list[str | None] = field(default_factory=list)
-    frame_kinds: list[str] = field(default_factory=list)
-    url: str = ""
-
-    def refuse(self, connection: ServerConnection, request: Request) -> Response | None:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return connection.respond(HTTPStatus.UNAUTHORIZED, "bad token\n")
-        return None
-
-    async def handler(self, ws: ServerConnection) -> None:
-        assert ws.request is not None
-        self.sinces.append(parse_qs(urlsplit(ws.request.path).query).get("since", [None])[0])
-        tasks = set()
-        async for data in ws:
-            self.frame_kinds.append("text" if isinstance(data, str) else "binary")
-            msg = json.loads(data) if isinstance(data, str) else msgpack.unpackb(data)
-            task = asyncio.create_task(self.answer(ws, msg, isinstance(data, str)))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-
-    async def answer(self, ws: ServerConnection, msg: dict[str, Any], text: bool) -> None:
-        await asyncio.sleep(msg.get("delay", 0))
-        if msg.get("push"):
-            await self.send(ws, {"type": "notice", "notice_id": "n1", "seq": "1700000000000-0"}, text)
-        msg_id = msg["id"]
-        duplicate = msg_id in self.stored
-        if not duplicate:
-            self.stored[msg_id] = f"{len(self.stored) + 1}-0"
-            if msg.get("drop"):  # stored, then the network fails before the ack leaves
-                assert ws.transport is not None
-                ws.transport.abort()
-                return
-        ack = {"type": "ack", "id": msg_id, "seq": self.stored[msg_id], "duplicate": duplicate}
-        await self.send(ws, ack, text)
-
-    @staticmethod
-    async def send(ws: ServerConnection, obj: dict[str, Any], text: bool) -> None:
-        await ws.send(json.dumps(obj) if text else msgpack.packb(obj))
+WAIT = 20.0
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakePhoneServer]:
-    server = FakePhoneServer()
-    async with serve(server.handler, "127.0.0.1", 0, process_request=server.refuse,
-                     compression=None) as ws_server:
-        port = next(iter(ws_server.sockets)).getsockname()[1]
-        server.url = f"ws://127.0.0.1:{port}/ws/traveller"
-        yield server
+def traveller(base: str, sub: str = "t1", json: bool = False) -> PhoneClient:
+    return PhoneClient(ws_url(base, "/ws/traveller"), token("traveller", sub, tours=("T1",)), json=json,
+                       backoff=(0.01, 0.05))
 
 
-async def test_answers_are_matched_by_id_with_several_in_flight(fake: FakePhoneServer) -> None:
-    client = PhoneClient(fake.url, TOKEN)
-    await client.connect()
-    try:
-        answers = await asyncio.gather(*(client.send({"type": "rating", "id": f"m{i}", "delay": d})
-                                         for i, d in enumerate((0.2, 0.1, 0.0))))
-    finally:
-        await client.close()
-    assert [a["id"] for a in answers] == ["m0", "m1", "m2"]
+async def test_answers_are_matched_by_id_with_several_in_flight(app_factory) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        client = traveller(base)
+        await client.connect()
+        try:
+            answers = await asyncio.gather(*(client.send(rating(f"m{i}", 1 + i % 5)) for i in range(30)))
+        finally:
+            await client.close()
+    assert [a["id"] for a in answers] == [f"m{i}" for i in range(30)]
     assert all(a["type"] == "ack" and a["duplicate"] is False for a in answers)
-    # recorded as the answers arrive: the quick one first, the slow one last
-    assert len(client.latencies) == 3 and client.latencies[0] < 0.1 < 0.15 < client.latencies[2]
-    assert set(fake.frame_kinds) == {"binary"}
+    assert len(client.latencies) == 30
 
 
-async def test_a_drop_after_storing_resends_the_same_id_and_resumes_pushes(fake: FakePhoneServer) -> None:
-    client = PhoneClient(fake.url, TOKEN, backoff=(0.01, 0.05))
-    await client.connect()
-    try:
-        first = await client.send({"type": "rating", "id": "a", "push": True})
-        push = await asyncio.wait_for(client.pushes.get(), 1)
-        lost = await asyncio.wait_for(client.send({"type": "rating", "id": "b", "drop": True}), 5)
-    finally:
-        await client.close()
-    assert first["duplicate"] is False and push["type"] == "notice"
-    # stored before the drop, answered after the reconnect: once in storage, acked as a duplicate
-    assert lost == {"type": "ack", "id": "b", "seq": "2-0", "duplicate": True}
-    assert list(fake.stored) == ["a", "b"]
-    assert fake.sinces == [None, "1700000000000-0"]
-    assert client.stats.resent == 1 and client.stats.connects == 2
+async def test_a_drop_loses_nothing_in_flight_and_stores_nothing_twice(app_factory, redis_url) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        client = traveller(base)
+        await client.connect()
+        try:
+            sends = [asyncio.create_task(client.send(rating(f"x{i}", 4))) for i in range(40)]
+            await asyncio.sleep(0)
+            assert client.drop()
+            async with asyncio.timeout(WAIT):
+                answers = await asyncio.gather(*sends)
+        finally:
+            await client.close()
+    assert sorted(a["id"] for a in answers) == sorted(f"x{i}" for i in range(40))
+    assert all(a["type"] == "ack" for a in answers)
+    stored = [e["msg_id"] for e in await stream_events(redis_url) if e["type"] == "rating"]
+    assert sorted(stored) == sorted(f"x{i}" for i in range(40))
+    assert client.stats.connects == 2
 
 
-async def test_a_deliberate_drop_loses_nothing_in_flight(fake: FakePhoneServer) -> None:
-    client = PhoneClient(fake.url, TOKEN, backoff=(0.01, 0.05))
-    await client.connect()
-    try:
-        sends = [asyncio.create_task(client.send({"type": "rating", "id": f"x{i}", "delay": 0.05}))
-                 for i in range(20)]
-        await asyncio.sleep(0.01)
-        assert client.drop()
-        answers = await asyncio.wait_for(asyncio.gather(*sends), 5)
-    finally:
-        await client.close()
-    assert sorted(a["id"] for a in answers) == sorted(f"x{i}" for i in range(20))
-    assert len(fake.stored) == 20
+async def test_pushes_resume_after_a_reconnect(app_factory) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        client = traveller(base)
+        await client.connect()
+        headers = {"Authorization": f"Bearer {token('supervisor', 's', regions=('yunnan',))}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers) as http:
+            async def notice(title: str) -> None:
+                resp = await http.post("/api/notices", json={"tour_ids": ["T1"], "kind": "progress",
+                                                             "title": title, "body": "b"})
+                assert resp.status_code == 200
+
+            try:
+                await notice("one")
+                first = await asyncio.wait_for(client.pushes.get(), WAIT)
+                client.drop()
+                await notice("two")
+                await client.send(rating("after", 5))  # waits for the reconnect
+                second = await asyncio.wait_for(client.pushes.get(), WAIT)
+            finally:
+                await client.close()
+    assert (first["title"], second["title"]) == ("one", "two")
+    assert client.last_seq == second["seq"]
 
 
-async def test_json_mode_sends_text_frames(fake: FakePhoneServer) -> None:
-    client = PhoneClient(fake.url, TOKEN, json=True)
-    await client.connect()
-    try:
-        answer = await client.send({"type": "rating", "id": "j1", "comment": "导游很好"})
-    finally:
-        await client.close()
-    assert answer["type"] == "ack" and fake.frame_kinds == ["text"]
-
-
-async def test_a_refused_token_raises(fake: FakePhoneServer) -> None:
-    with pytest.raises(HandshakeRefused) as info:
-        await PhoneClient(fake.url, "forged").connect()
-    assert info.value.status == 401
+async def test_json_mode_and_a_refused_token(app_factory) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        client = traveller(base, json=True)
+        await client.connect()
+        try:
+            answer = await client.send(rating("j1", 5, comment="导游很好"))
+        finally:
+            await client.close()
+        assert answer["type"] == "ack"
+        with pytest.raises(HandshakeRefused) as refused:
+            await PhoneClient(ws_url(base, "/ws/traveller"), "forged").connect()
+        assert refused.value.status == 403
 
 
 def test_percentile_and_query() -> None:
