@@ -160,7 +160,8 @@
 
   function wsUrl() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return scheme + "//" + window.location.host + "/ws/board?token=" + encodeURIComponent(store.token || "");
+    const since = store.lastSeq ? "&since=" + encodeURIComponent(store.lastSeq) : "";
+    return scheme + "//" + window.location.host + "/ws/board?token=" + encodeURIComponent(store.token || "") + since;
   }
 
   const conn = new TP.BoardConnection({
@@ -171,6 +172,7 @@
     onCommandDone: onCommandDone,
     onRetry: function (failures) { if (failures === 3 || failures % 10 === 0) loadPool(); },
     onSubscribeError: function (msg) { toast(errorText(t("conn.online"), msg), "warn"); },
+    onResumed: function () { setSynced(true); },
   });
 
   function onMessage(msg) {

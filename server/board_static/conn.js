@@ -2,8 +2,8 @@
  *
  * States: "idle" (not started or stopped) → "connecting" → "online" → "offline" (waiting to retry) → "connecting"…
  * Backoff after a failure: 0.5 s doubling up to 15 s, each delay drawn in [half, full] (jitter), reset once a
- * connection has delivered a message. After each open, if the board has seen a seq, it sends
- * {"type": "subscribe", "id", "since": lastSeq} so the server replays only what it missed.
+ * connection has delivered a message. A reconnect opens /ws/board?since=<last seq seen>, so the server replays
+ * only what the board missed, in order, before the live changes (a fresh snapshot, reset: true, if too old).
  * Commands carry a unique id; their ack / error answers are matched by id (or timed out).
  */
 (function () {
@@ -94,11 +94,9 @@
       self.openedOnce = true;
       self.failuresSinceOpen = 0;
       self.setState("online");
-      const since = self.opts.since();
-      if (since) {
-        self.subscribeId = newId("sub");
-        self.sendRaw({ type: "subscribe", id: self.subscribeId, since: since });
-      }
+      // a reconnect asked for ?since=<last seq> in its URL: the server replays only what was missed
+      // (or sends a fresh snapshot with reset: true when that seq is too old), so there is no snapshot to wait for
+      if (self.opts.since() && self.opts.onResumed) self.opts.onResumed();
     };
     ws.onmessage = function (event) {
       if (self.ws !== ws) return;
