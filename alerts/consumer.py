@@ -25,7 +25,7 @@ from alerts.fold import fold
 from alerts.rules import evaluate
 from alerts.state import TourState
 from server import keys
-from server.metrics import Registry
+from server.metrics import Counter, Registry
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,18 @@ def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
     return event
 
 
+def consumer_metrics(metrics: Registry) -> dict[str, Counter]:
+    """The consumers' counters, registered once per registry however many shards a watcher owns."""
+    found = getattr(metrics, "_consumer_metrics", None)
+    if found is None:
+        found = {
+            "folded": metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",)),
+            "dead": metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream"),
+        }
+        metrics._consumer_metrics = found  # type: ignore[attr-defined]
+    return found
+
+
 class ShardConsumer:
     def __init__(self, redis: aioredis.Redis, settings: Settings, shard: int, consumer: str,
                  applier: EffectApplier, metrics: Registry) -> None:
@@ -60,8 +72,8 @@ class ShardConsumer:
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
         # failures of an entry itself (not of entries held back behind it, which are re-delivered too)
         self.failures: dict[bytes, tuple[int, str]] = {}
-        self.folded = metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",))
-        self.dead = metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream")
+        self.folded = consumer_metrics(metrics)["folded"]
+        self.dead = consumer_metrics(metrics)["dead"]
 
     async def ensure_group(self) -> None:
         try:

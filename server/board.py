@@ -36,8 +36,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from alerts.store import AlertStore, parse_seq
 from guide_app_api import messages
 from guide_app_api.codec import decode, encode
-from guide_app_api.errors import BadFrame, Invalid, ProtocolError, Unavailable
-from guide_app_api.ratelimit import BadFrameWindow
+from guide_app_api.errors import BadFrame, Invalid, ProtocolError, RateLimited, Unavailable
+from guide_app_api.ratelimit import BadFrameWindow, TokenBucket
 from server import keys
 from server.auth import authenticate
 from server.settings import Settings
@@ -257,6 +257,7 @@ class BoardSession:
     async def receive(self, settings: Settings) -> None:
         """The receive loop: commands in, each answered by ``ack`` or ``error`` in its own encoding."""
         bad_frames = BadFrameWindow(settings.limits.bad_frames_per_minute)
+        bucket = TokenBucket(settings.limits.messages_per_second, settings.limits.burst, time.time())
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
@@ -274,6 +275,8 @@ class BoardSession:
             try:
                 obj = decode(data)
                 msg_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+                if not bucket.take(now):
+                    raise RateLimited("too many commands: slow down and retry", msg_id=msg_id)
                 await self.handle(messages.parse_message(obj, "supervisor", now), now, binary)
             except BadFrame as exc:
                 await self.send(exc.to_wire(), binary)

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import msgpack
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
 from guide_app_api.endpoints import PhoneConnection
@@ -109,7 +110,12 @@ class PhoneService:
 
     # --- helpers ----------------------------------------------------------------------------------------
     async def _tour(self, tour_id: str, msg_id: str) -> Any:
-        tour = self.tours.get_cached(tour_id) or await self.tours.get(tour_id)
+        tour = self.tours.get_cached(tour_id)
+        if tour is None:
+            try:
+                tour = await self.tours.get(tour_id)
+            except (RedisError, OSError):
+                raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg_id) from None
         if tour is None:
             raise UnknownTour(f"no tour {tour_id!r}", field="tour_id", msg_id=msg_id)
         return tour

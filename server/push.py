@@ -91,19 +91,23 @@ class NoticeHub:
                 start = parse_seq(since)
             except ValueError:
                 return
-            try:
-                entries = await self.redis.xrange(keys.NOTICES, min=f"({start[0]}-{start[1]}",
-                                                  count=CATCH_UP_LIMIT)
-            except RedisError as exc:
-                log.warning("notice catch-up failed: %s", exc)
-                return
             conn.last_seq = max(conn.last_seq, start)
-            for raw_seq, fields in entries:
-                push = json.loads(fields[b"n"])
-                if push.get("tour_id") in conn.who.tours and addressed_to(push, conn):
-                    seq = raw_seq.decode()
-                    with contextlib.suppress(Exception):
-                        await conn.push_locked(frame_of(push, seq), parse_seq(seq))
+            cursor = f"({start[0]}-{start[1]}"
+            while True:  # page through all it missed: the stream holds every tour's pushes
+                try:
+                    entries = await self.redis.xrange(keys.NOTICES, min=cursor, count=CATCH_UP_LIMIT)
+                except RedisError as exc:
+                    log.warning("notice catch-up failed: %s", exc)
+                    return
+                for raw_seq, fields in entries:
+                    push = json.loads(fields[b"n"])
+                    if push.get("tour_id") in conn.who.tours and addressed_to(push, conn):
+                        seq = raw_seq.decode()
+                        with contextlib.suppress(Exception):
+                            await conn.push_locked(frame_of(push, seq), parse_seq(seq))
+                if len(entries) < CATCH_UP_LIMIT:
+                    return
+                cursor = "(" + entries[-1][0].decode()
 
     async def start(self) -> None:
         last = await self.redis.xrevrange(keys.NOTICES, count=1)

@@ -191,15 +191,24 @@ async def test_reconnect_and_resend_loses_nothing_and_stores_nothing_twice(app_f
 async def test_storage_down_answers_unavailable_and_never_acks(app_factory, tmp_path) -> None:
     from server.embedded import EmbeddedRedis
 
+    from server.tours import TourRegistry, validate_tour
+    from tests.conftest import make_settings, tour_doc
+
     private = EmbeddedRedis(tmp_path, appendonly=False).start()
     try:
         async with app_factory(url=private.url) as (base, _app):
             await register_tour(base, "T1")
-            async with await phone(base, "traveller", "t1") as ws:
+            # T2 is registered behind this web process's back, so it is not in its tour cache
+            other = aioredis.Redis.from_url(private.url)
+            await TourRegistry(other, make_settings(private.url)).put(validate_tour("T2", tour_doc()), 0.0)
+            await other.aclose()
+            async with await phone(base, "traveller", "t1", tours=("T1", "T2")) as ws:
                 assert (await ask(ws, rating("before", 5), True))["type"] == "ack"
                 private.stop()
                 reply = await ask(ws, rating("during", 5), True)
                 assert (reply["type"], reply["code"]) == ("error", "unavailable")
+                uncached = await ask(ws, {**rating("t2", 5), "tour_id": "T2"}, True)
+                assert (uncached["type"], uncached["code"]) == ("error", "unavailable")
                 private.start()
                 assert (await ask(ws, rating("during", 5), True))["duplicate"] is False
     finally:

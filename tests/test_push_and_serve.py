@@ -104,6 +104,12 @@ async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory
         assert view["live"]["today_count"] == 3 and view["live"]["open_alerts"] == 1
         assert view["live"]["response_rate"] == pytest.approx(0.1)
         await board.close()
+        async with httpx.AsyncClient(base_url=base) as client:
+            text = (await client.get("/metrics")).text
+    types = [line for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types)), "each metric family is declared once (Prometheus refuses repeats)"
+    assert 'tourpulse_alerts_opened_total{kind="score_below_threshold"} 1' in text
+    assert 'tourpulse_events_folded_total{type="rating"} 3' in text
 
 
 def _free_port() -> int:
