@@ -190,7 +190,6 @@ async def test_reconnect_and_resend_loses_nothing_and_stores_nothing_twice(app_f
 
 async def test_storage_down_answers_unavailable_and_never_acks(app_factory, tmp_path) -> None:
     from server.embedded import EmbeddedRedis
-
     from server.tours import TourRegistry, validate_tour
     from tests.conftest import make_settings, tour_doc
 
