@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -73,6 +75,24 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
+_HTTP_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               409: "conflict", 503: "unavailable"}
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Every HTTP refusal is JSON, like the API's own errors: ``{"error", "message", "field"}``."""
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return JSONResponse({"error": code, "message": exc.detail, "field": None}, status_code=exc.status_code,
+                        headers=exc.headers)
+
+
+async def storage_error(request: Request, exc: Exception) -> Response:
+    log.warning("storage unavailable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse({"error": "unavailable", "message": "storage is unavailable: retry later", "field": None},
+                        status_code=503)
+
+
 def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
     if not settings.redis_url:
         raise ValueError("settings.redis_url is required (tourpulse serve starts an embedded server)")
@@ -126,7 +146,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *reports.routes,
         *admin_api.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    handlers = {HTTPException: http_error, RedisError: storage_error, ConnectionError: storage_error}
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
 
 
 def __getattr__(name: str) -> Any:

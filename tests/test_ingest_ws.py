@@ -229,3 +229,14 @@ async def test_health_ready_and_metrics(app_factory) -> None:
     assert 'tourpulse_frames_total{outcome="ack"} 1' in text
     assert 'tourpulse_frames_total{outcome="invalid"} 1' in text
     assert "tourpulse_ack_seconds_bucket" in text
+
+
+async def test_http_refusals_are_json(app_factory) -> None:
+    import httpx
+
+    async with app_factory() as (base, _app), httpx.AsyncClient(base_url=base) as client:
+        missing = await client.get("/api/alerts")
+        wrong_role = await client.put("/api/tours/T1", json={}, headers={
+            "Authorization": f"Bearer {token('traveller', 't1', tours=('T1',))}"})
+    assert (missing.status_code, missing.json()["error"]) == (401, "unauthorized")
+    assert (wrong_role.status_code, wrong_role.json()["error"]) == (403, "forbidden")
