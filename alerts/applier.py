@@ -38,6 +38,7 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 FX_TTL = 7 * 86400
+HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
 class EffectApplier:
@@ -51,6 +52,8 @@ class EffectApplier:
         self.alert_latency = metrics.histogram("tourpulse_event_to_alert_seconds",
                                                "From an event's receipt to its alert change being stored")
         self.pool_pulls = metrics.counter("tourpulse_pool_pulls_total", "Pool pulls, by outcome", ("outcome",))
+        self.pool_held = metrics.histogram("tourpulse_pool_held_seconds", "How long a resource was held, by kind",
+                                           HELD_BUCKETS, ("kind",))
 
     def _shard(self, tour_id: str) -> int:
         return keys.shard_of(tour_id, self.settings.storage.shards)
@@ -144,13 +147,15 @@ class EffectApplier:
                 }, f"{token}:{kind}")
 
     async def release(self, effect: ReleaseResources, token: str, now: float) -> None:
-        served = await self.pool.release(effect.incident_id, effect.region, now)
-        for item in served:
+        outcome = await self.pool.release_detailed(effect.incident_id, effect.region, now)
+        for freed in outcome.released:  # a replayed release frees nothing, so each hold is timed once
+            self.pool_held.observe(freed.held_seconds, freed.kind)
+        for item in outcome.served:
             # a waiting incident got the freed resource: tell its guides
             tour_id = incident_tour(item.incident_id)
             await self.push_incident(tour_id, {
                 "incident_id": item.incident_id, "dispatched": item.resource, "kind": item.resource.get("kind"),
-                "region": item.region, "fallback": False, "shortfall": 0,
+                "region": item.region, "fallback": False, "shortfall": item.shortfall,
             }, f"{token}:served:{item.incident_id}:{item.request}")
 
     async def count_complaint(self, effect: CountComplaint, now: float) -> None:

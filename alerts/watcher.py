@@ -49,6 +49,9 @@ class Watcher:
         self.owned: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
+        # the loops also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
+        # command is sometimes swallowed there, and the loop would go on (consumers stop on their `owns` event)
+        self._running = True
         self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
                                       ("shard",))
         self.pending = self.metrics.gauge("tourpulse_consumer_pending", "Entries read but not acked, by shard",
@@ -73,13 +76,14 @@ class Watcher:
     async def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
+        # the lease loop first, so that it neither takes nor drops shards while they are dropped here
+        self._running = False
         for task in self._tasks:
             task.cancel()
-        for shard in list(self.owned):
-            await self._drop(shard)
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        # together: a consumer may only notice its cancellation when its blocking read returns
+        await asyncio.gather(*(self._drop(shard) for shard in list(self.owned)))
         with contextlib.suppress(RedisError):
             for shard in range(self.settings.storage.shards):
                 await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
@@ -88,8 +92,10 @@ class Watcher:
 
     # --- leases -------------------------------------------------------------------------------------------
     async def _lease_loop(self) -> None:
-        while True:
+        while self._running:
             await asyncio.sleep(self.settings.watcher.lease_ttl / 3)
+            if not self._running:
+                return
             try:
                 await self._balance()
             except RedisError as exc:
@@ -130,8 +136,10 @@ class Watcher:
         owns, task = self.owned.pop(shard)
         owns.clear()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        # asyncio.wait, never `await task` under suppress(CancelledError): a cancellation of the caller (stop()
+        # cancelling the lease loop while it drops a shard) must reach the caller, not be swallowed with the
+        # task's own; the task's error, if any, is logged by _surface
+        await asyncio.wait([task])
 
     @staticmethod
     def _surface(task: asyncio.Task[None]) -> None:
@@ -157,9 +165,11 @@ class Watcher:
 
     # --- housekeeping -------------------------------------------------------------------------------------
     async def _housekeeping_loop(self) -> None:
-        while True:
+        while self._running:
             await asyncio.sleep(30.0)
             for shard in list(self.owned):
+                if not self._running:
+                    return
                 try:
                     await self.trim(shard, time.time())
                 except RedisError as exc:

@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.pool import PoolStore
+from alerts.effects import UpsertAlert
+from alerts.pool import PoolStore, PullResult
 from guide_app_api.errors import ProtocolError
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.auth import authenticate
+from server.push import publish
 from server.scripts import script
 from server.settings import Settings
 
@@ -90,7 +92,9 @@ async def pull(request: Request) -> Response:
         return _error(400, "invalid", "capacity must be an integer 1-1000", "capacity")
     pool: PoolStore = request.app.state.pool
     request_key = f"manual:{kind}:{body.get('id') or time.time_ns()}"
-    result = await pool.pull_with_fallback(incident_id, tour.region, kind, capacity, request_key, None, time.time())
+    now = time.time()
+    result = await pool.pull_with_fallback(incident_id, tour.region, kind, capacity, request_key, None, now)
+    await _announce(request, incident_id, tour.region, kind, request_key, result, now)
     return JSONResponse({"status": result.status, "resource": result.resource, "region": result.region,
                          "shortfall": result.shortfall, "fallback": result.fallback})
 
@@ -101,8 +105,39 @@ async def release(request: Request) -> Response:
         return scoped
     _claims, incident_id, tour = scoped
     served = await request.app.state.pool.release(incident_id, tour.region, time.time())
+    for item in served:
+        # a waiting incident got a freed resource: tell its guides (once per hold: held_since names it)
+        push_id = (f"incident:served:{item.incident_id}:{item.request}:{item.resource['resource_id']}:"
+                   f"{item.resource.get('held_since')}")
+        await tell_guides(request.app.state.redis, push_id, item.incident_id, item.resource, item.region,
+                          fallback=False, shortfall=item.shortfall)
     return JSONResponse({"released": True, "served": [
         {"incident_id": s.incident_id, "resource": s.resource, "region": s.region} for s in served]})
+
+
+async def tell_guides(redis: aioredis.Redis, push_id: str, incident_id: str, resource: dict[str, Any] | None,
+                      region: str, *, fallback: bool, shortfall: int) -> None:
+    """The push the watcher's pulls make too: the incident's guides hear what was dispatched (partner, contact)."""
+    kind = resource.get("kind") if resource else None
+    await publish(redis, push_id, {"type": "incident", "tour_id": incident_tour(incident_id), "audience": "guides",
+                                   "incident": {"incident_id": incident_id, "dispatched": resource, "kind": kind,
+                                                "region": region, "fallback": fallback, "shortfall": shortfall}})
+
+
+async def _announce(request: Request, incident_id: str, region: str, kind: str, request_key: str,
+                    result: PullResult, now: float) -> None:
+    """A manual pull is told like an automatic one: the guides hear what was sent, or pool_exhausted counts it."""
+    state = request.app.state
+    token = f"manual-pull:{incident_id}:{request_key}"
+    if result.status == "held":
+        await tell_guides(state.redis, f"incident:{token}", incident_id, result.resource, result.region,
+                          fallback=result.fallback, shortfall=result.shortfall)
+        return
+    waiting = await state.pool.waiting(region, kind)
+    await state.alert_store.upsert(UpsertAlert(
+        kind="pool_exhausted", dedup_key=f"pool_exhausted:{region}:{kind}", severity="critical", region=region,
+        tour_id=None, summary=f"No {kind} free in {region}: {len(waiting)} incident(s) waiting",
+        details={"kind": kind, "region": region, "incidents": waiting, "incident_id": incident_id}), token, now)
 
 
 routes = [

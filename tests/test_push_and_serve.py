@@ -98,9 +98,14 @@ async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory
             "alert", "score_below_threshold", "T1", "open")
         assert alert["details"]["count"] == 3 and alert["details"]["mean"] == pytest.approx(2.33, abs=0.01)
         assert alert["details"]["upper_bound"] > alert["details"]["mean"]
-        async with httpx.AsyncClient(base_url=base) as client:
-            view = (await client.get("/api/tours/T1", headers={
-                "Authorization": f"Bearer {token('supervisor', 'sup', regions=('yunnan',))}"})).json()
+        # effects (the alert) are stored before the tour's state: poll the view until the state is saved too
+        headers = {"Authorization": f"Bearer {token('supervisor', 'sup', regions=('yunnan',))}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers) as client, asyncio.timeout(WAIT):
+            while True:
+                view = (await client.get("/api/tours/T1")).json()
+                if view["live"]["today_count"] == 3:
+                    break
+                await asyncio.sleep(0.05)
         assert view["live"]["today_count"] == 3 and view["live"]["open_alerts"] == 1
         assert view["live"]["response_rate"] == pytest.approx(0.1)
         await board.close()
