@@ -141,10 +141,15 @@ class EffectApplier:
                              "incident_id": effect.incident_id}),
                     f"{token}:{kind}", {}, now)
             else:
-                await self.push_incident(effect.tour_id, {
-                    "incident_id": effect.incident_id, "dispatched": result.resource, "kind": kind,
-                    "region": result.region, "fallback": result.fallback, "shortfall": result.shortfall,
-                }, f"{token}:{kind}")
+                dispatched = {"incident_id": effect.incident_id, "dispatched": result.resource, "kind": kind,
+                              "region": result.region, "fallback": result.fallback, "shortfall": result.shortfall}
+                # the incident's alert (if it has one) shows what was sent, and any shortfall (contract §7);
+                # before the guides' push, so whoever hears of the dispatch finds it on the alert too
+                await self.store.annotate(f"incident:{effect.incident_id}", {
+                    f"dispatched_{kind}": {key: dispatched[key] for key in ("dispatched", "region", "fallback")},
+                    f"shortfall_{kind}": result.shortfall,
+                }, f"{token}:{kind}:annotate", now)
+                await self.push_incident(effect.tour_id, dispatched, f"{token}:{kind}")
 
     async def release(self, effect: ReleaseResources, token: str, now: float) -> None:
         outcome = await self.pool.release_detailed(effect.incident_id, effect.region, now)

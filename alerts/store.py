@@ -140,6 +140,18 @@ class AlertStore:
         applied = _unmark(marker)
         return applied[2] if applied else None
 
+    async def annotate(self, dedup_key: str, details: dict[str, Any], token: str, now: float) -> dict[str, Any] | None:
+        """Merge details into the open or acknowledged alert of a condition without counting a firing (None when
+        there is no such alert)."""
+        pairs: list[str] = []
+        for name, value in details.items():
+            pairs += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+        _outcome, marker = await self._script("alert_annotate")(
+            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
+            args=[*self._head(now, 0), *pairs])
+        applied = _unmark(marker)
+        return applied[2] if applied else None
+
     async def escalate(self, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
         """Raise an open alert to ``level`` (severity one step up); None when it was acknowledged, resolved or
         already at that level."""

@@ -135,7 +135,13 @@ async def test_breakdown_holds_the_smallest_covering_vehicle_and_the_guide_hears
             assert (again["type"], again["duplicate"], again["incident_id"]) == ("ack", True, incident_id)
             retried_pool = await pool(http)
             pulls = await metric_lines(http, "tourpulse_pool_pulls_total")
+            incident_alerts = await alerts(http, "incident")
     sent = change["dispatched"]
+    # the incident's alert shows what was sent, without counting it as another firing
+    [alert] = incident_alerts
+    assert alert["count"] == 1 and alert["details"]["incident_id"] == incident_id
+    assert alert["details"]["dispatched_vehicle"]["dispatched"]["resource_id"] == "v33"
+    assert alert["details"]["shortfall_vehicle"] == 0
     assert (sent["resource_id"], sent["capacity"], sent["state"], sent["held_by"]) == ("v33", 33, "held",
                                                                                        incident_id)
     assert (sent["partner"], sent["contact"]) == ("Partner of v33", "+86 871 0033")

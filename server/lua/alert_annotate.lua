@@ -1,0 +1,24 @@
+-- Add details to the open or acknowledged alert of one dedup key without counting a firing (what the pool
+-- dispatched for an incident, for instance): its condition did not fire again, so `count` stays. Once per token.
+-- KEYS[1] the changes stream, KEYS[2] the applied marker, KEYS[3] the dedup key
+-- ARGV[1] prefix, [2] changes maxlen, [3] now (ISO), [4] now (epoch), [5] marker ttl, [6] unused
+-- ARGV[7..] details as name, JSON value pairs
+-- Returns {"replay" | "new", marker}
+local done = redis.call('GET', KEYS[2])
+if done then
+  return {'replay', done}
+end
+local id = redis.call('GET', KEYS[3])
+local h = id and load(id)
+if not h or (h.status ~= 'open' and h.status ~= 'acknowledged') then
+  return {'new', mark(KEYS[2], ARGV[5])}
+end
+local set = {'updated_at', ARGV[3]}
+for i = 7, #ARGV, 2 do
+  set[#set + 1] = 'd:' .. ARGV[i]
+  set[#set + 1] = ARGV[i + 1]
+end
+redis.call('HSET', alert_key(id), unpack(set))
+h = load(id)
+local seq = publish(KEYS[1], h, ARGV[2])
+return {'new', mark(KEYS[2], ARGV[5], '0', seq, render(h))}
