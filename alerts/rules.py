@@ -178,11 +178,13 @@ def _alert_action(state: TourState, event: dict[str, Any], folded: Folded, setti
 
 def _tour(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
           now: float) -> list[Effect]:
-    """Arm the next daily prompt to rate (the prompt deadline re-arms the one after it)."""
+    """Arm the daily prompt to rate (the prompt deadline re-arms the one after it): the next one, or tonight's
+    if it fell due less than ``prompt_skip_after`` ago (a tour registered at 20:30 is still asked tonight; a
+    prompt already sent is never armed again: its fired marker refuses it)."""
     tour = state.tour
     if not tour or not (tour.get("start") and tour.get("end") and tour.get("timezone")):
         return []
-    upcoming = next_prompt(tour, now, settings.sla.prompt_hour)
+    upcoming = next_prompt(tour, now - settings.sla.prompt_skip_after, settings.sla.prompt_hour)
     if upcoming is None:
         return []
     day, due = upcoming

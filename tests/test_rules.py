@@ -385,11 +385,15 @@ def test_escalation_deadline_asks_the_store() -> None:
 PROMPT_DAY1 = datetime(2025, 5, 12, 12, tzinfo=UTC).timestamp()  # 20:00 in Shanghai
 
 
-def test_tour_event_arms_the_first_prompt_not_yet_past() -> None:
+def test_tour_event_arms_the_first_prompt_not_yet_past_or_skipped() -> None:
     tour = Tour()
     effects = tour.feed(dict(TOUR, at=T0), now=T0)
     assert effects == [SetDeadline(f"prompt:T1:{DAY1}", PROMPT_DAY1, "prompt", "T1", {"day": DAY1})]
+    # registered just after tonight's prompt hour: still asked tonight (it fires at once)
     effects = tour.feed(dict(TOUR, at=T0), now=PROMPT_DAY1 + 1)
+    assert [d.deadline_id for d in of(effects, SetDeadline)] == [f"prompt:T1:{DAY1}"]
+    # more than prompt_skip_after (2 h) after it: too late tonight, tomorrow's
+    effects = tour.feed(dict(TOUR, at=T0), now=PROMPT_DAY1 + 7201)
     assert [d.deadline_id for d in of(effects, SetDeadline)] == [f"prompt:T1:{DAY2}"]
     assert tour.feed(dict(TOUR, at=T0), now=PROMPT_DAY1 + 3 * 86400) == []  # the tour is over
 

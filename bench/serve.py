@@ -1,0 +1,86 @@
+"""One server under test, as its own OS process: ``python -m bench.serve <json>``.
+
+The JSON argument: ``{"app": "tourpulse" | "bare" | "watcher", "port": int, "redis_url": str, "secret": str,
+"doc": {settings sections}, "run_watcher": bool}``. Web apps run under uvicorn as production runs them
+(uvloop, httptools, ``websockets-sansio``, no permessage-deflate, 64 KiB frames, no access log); ``watcher`` runs
+one :class:`alerts.watcher.Watcher` alone. The process prints ``READY`` on stdout once it serves, and stops
+cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import resource
+import signal
+import sys
+from typing import Any
+
+
+def raise_nofile() -> int:
+    """Lift the soft limit of open files to the hard one (10,000 sockets need it); returns the new limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def build_settings(spec: dict[str, Any]) -> Any:
+    from server.settings import settings_from_mapping
+
+    return settings_from_mapping(spec.get("doc") or {}, redis_url=spec["redis_url"], secret=spec["secret"].encode())
+
+
+async def serve_web(spec: dict[str, Any]) -> None:
+    import uvicorn
+
+    if spec["app"] == "bare":
+        from bench.bare import create_bare_app
+
+        app: Any = create_bare_app(spec["redis_url"])
+    else:
+        from server.app import create_app
+
+        app = create_app(build_settings(spec), run_watcher=bool(spec.get("run_watcher")))
+    config = uvicorn.Config(app, host="127.0.0.1", port=int(spec["port"]), loop="uvloop", http="httptools",
+                            ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=65536,
+                            lifespan="on", access_log=False, log_level="warning", timeout_graceful_shutdown=2,
+                            backlog=int(spec.get("backlog", 2048)))
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn exited during startup")
+        await asyncio.sleep(0.01)
+    print("READY", flush=True)
+    await task
+
+
+async def serve_watcher(spec: dict[str, Any]) -> None:
+    from alerts.watcher import Watcher
+
+    watcher = Watcher(build_settings(spec))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await watcher.start()
+    print("READY", flush=True)
+    await stop.wait()
+    await watcher.stop()
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    raise_nofile()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    import uvloop
+
+    runner = serve_watcher if spec["app"] == "watcher" else serve_web
+    uvloop.run(runner(spec))
+
+
+if __name__ == "__main__":
+    main()
