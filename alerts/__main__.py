@@ -8,6 +8,7 @@ import signal
 import sys
 
 from alerts.watcher import Watcher
+from server.gctune import tune_gc
 from server.settings import ConfigError, load_settings
 
 
@@ -26,6 +27,7 @@ async def run() -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await watcher.start()
+    tune_gc()
     logging.getLogger("alerts").info("watcher %s running", watcher.id)
     await stop.wait()
     await watcher.stop()

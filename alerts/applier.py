@@ -32,7 +32,7 @@ from guide_app_api.scope import incident_tour
 from server import keys
 from server.metrics import Registry
 from server.push import publish
-from server.scripts import script
+from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,10 @@ HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86
 
 class EffectApplier:
     def __init__(self, redis: aioredis.Redis, settings: Settings, store: AlertStore, pool: PoolStore,
-                 metrics: Registry) -> None:
+                 metrics: Registry, runner: ScriptRunner | None = None) -> None:
         self.redis = redis
+        # every effect is a script: through the watcher's pipelined writer, all shards' effects share round trips
+        self.runner = runner or RedisScripts(redis)
         self.settings = settings
         self.store = store
         self.pool = pool
@@ -75,11 +77,11 @@ class EffectApplier:
                 await self.set_deadline(effect)
             case ClearDeadline():
                 shard = self._shard(effect.tour_id)
-                await script(self.redis, "clear_deadline")(
-                    keys=[keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
-                    args=[effect.deadline_id])
+                await self.runner.run(
+                    "clear_deadline", [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
+                    [effect.deadline_id])
             case SendNotice():
-                await publish(self.redis, effect.notice_id, {
+                await publish(self.runner, effect.notice_id, {
                     "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
                     "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to})
             case IncidentChanged():
@@ -116,14 +118,14 @@ class EffectApplier:
             "kind": effect.kind, "due": effect.due, "subject": effect.subject, "sender": "system",
             "msg_id": effect.deadline_id, "at": effect.due, "received_at": effect.due,
         }, use_bin_type=True)
-        await script(self.redis, "set_deadline")(
-            keys=[keys.deadlines(shard), keys.deadline(shard, effect.deadline_id),
-                  keys.fired(shard, effect.deadline_id)],
-            args=[effect.deadline_id, effect.due, payload])
+        await self.runner.run(
+            "set_deadline",
+            [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id), keys.fired(shard, effect.deadline_id)],
+            [effect.deadline_id, effect.due, payload])
 
     async def push_incident(self, tour_id: str, incident: dict[str, Any], token: str) -> None:
         push_id = f"incident:{token}"
-        await publish(self.redis, push_id, {"type": "incident", "tour_id": tour_id, "incident": incident,
+        await publish(self.runner, push_id, {"type": "incident", "tour_id": tour_id, "incident": incident,
                                             "audience": "guides"})
 
     async def pull(self, effect: PullResources, token: str, now: float) -> None:
@@ -164,9 +166,10 @@ class EffectApplier:
             }, f"{token}:served:{item.incident_id}:{item.request}")
 
     async def count_complaint(self, effect: CountComplaint, now: float) -> None:
-        flat = await script(self.redis, "count_complaint")(
-            keys=[keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
-            args=[effect.category, FX_TTL])
+        flat = await self.runner.run(
+            "count_complaint",
+            [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
+            [effect.category, FX_TTL])
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         total = sum(counts.values())
         rules = self.settings.rules

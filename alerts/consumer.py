@@ -72,6 +72,11 @@ class ShardConsumer:
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
         # failures of an entry itself (not of entries held back behind it, which are re-delivered too)
         self.failures: dict[bytes, tuple[int, str]] = {}
+        # folded and effects applied, state not yet saved / entries not yet acked: flushed together, at most
+        # `flush` seconds later, so a busy tour's state is serialised once per flush rather than once per read
+        self.unsaved: set[str] = set()
+        self.unacked: dict[str, list[bytes]] = {}
+        self.last_flush = time.monotonic()
         self.folded = consumer_metrics(metrics)["folded"]
         self.dead = consumer_metrics(metrics)["dead"]
 
@@ -97,6 +102,7 @@ class ShardConsumer:
         """One read and its processing; returns how many entries were read."""
         watcher = self.settings.watcher
         if self.retry_pending:
+            await self.flush()  # what succeeded is saved and acked first, so only what failed is read again
             reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: "0"}, count=watcher.batch)
             entries: list[Entry] = reply[0][1] if reply else []
             if not entries:
@@ -104,12 +110,40 @@ class ShardConsumer:
                 return 0
             entries = await self._drop_poison(entries)
         else:
+            block = min(watcher.block, watcher.flush) if self.unacked else watcher.block
             reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: ">"},
-                                                count=watcher.batch, block=int(watcher.block * 1000))
+                                                count=watcher.batch, block=max(1, int(block * 1000)))
             entries = reply[0][1] if reply else []
         if entries:
             await self.process(entries, time.time())
+        if not entries or time.monotonic() - self.last_flush >= watcher.flush \
+                or sum(map(len, self.unacked.values())) >= watcher.batch:
+            await self.flush()
         return len(entries)
+
+    async def flush(self) -> None:
+        """Save the states folded since the last flush, then ack their entries (never the other way round)."""
+        self.last_flush = time.monotonic()
+        if not self.unacked and not self.unsaved:
+            return
+        try:
+            await self._save(self.unsaved)
+            acked = [seq for seqs in self.unacked.values() for seq in seqs]
+            if acked:
+                await self.redis.xack(self.stream, keys.GROUP, *acked)
+        except BaseException:
+            self._forget_unsaved()
+            raise
+        self.unsaved.clear()
+        self.unacked.clear()
+
+    def _forget_unsaved(self) -> None:
+        """States ahead of Redis are dropped: their entries stay pending and are folded again from Redis."""
+        for tour_id in self.unsaved:
+            self.states.pop(tour_id, None)
+        self.unsaved.clear()
+        self.unacked.clear()
+        self.retry_pending = True
 
     async def _drop_poison(self, entries: list[Entry]) -> list[Entry]:
         """An entry that itself failed ``max_deliveries`` times goes to the dead-letter stream, acked, with its
@@ -179,18 +213,20 @@ class ShardConsumer:
                     failed_tours.add(tour_id)
                     self.states.pop(tour_id, None)  # the fold may have half-happened: reload on retry
                     dirty.discard(tour_id)
-                    done.pop(tour_id, None)  # its state is not saved, so none of its events are acked
+                    # its state is not saved, so none of its events are acked, this read's or earlier ones'
+                    done.pop(tour_id, None)
+                    self.unsaved.discard(tour_id)
+                    self.unacked.pop(tour_id, None)
                     self.retry_pending = True
-            await self._save(dirty)
         except BaseException:
             # effects may be half-applied and states ahead of Redis: forget the cache, retry from Redis
             for tour_id in dirty | failed_tours:
                 self.states.pop(tour_id, None)
-            self.retry_pending = True
+            self._forget_unsaved()
             raise
-        acked = [seq for seqs in done.values() for seq in seqs]
-        if acked:
-            await self.redis.xack(self.stream, keys.GROUP, *acked)
+        self.unsaved |= dirty
+        for tour_id, seqs in done.items():
+            self.unacked.setdefault(tour_id, []).extend(seqs)
 
     async def _one(self, event: dict[str, Any], tour_id: str, now: float) -> bool:
         """Fold and apply one event; True when its tour's state changed."""

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 
 from alerts.pool_model import (
     KINDS,
@@ -40,6 +39,7 @@ from alerts.pool_model import (
     validate_resource,
 )
 from server import keys
+from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
 __all__ = [
@@ -51,26 +51,15 @@ AUDIT_MAXLEN = 10_000
 # how many equally sized free resources a pull compares by distance
 TIE_LIMIT = 256
 
-_bound: dict[tuple[int, str], AsyncScript] = {}
-
-
-def _script(redis: aioredis.Redis, name: str) -> AsyncScript:
-    """A pool script bound to a client: its source is pool_lib.lua followed by the script itself."""
-    key = (id(redis), name)
-    bound = _bound.get(key)
-    if bound is None or bound.registered_client is not redis:
-        bound = _bound[key] = redis.register_script(keys.SCRIPTS["pool_lib"] + "\n" + keys.SCRIPTS[name])
-    return bound
-
-
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class PoolStore:
-    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, runner: ScriptRunner | None = None) -> None:
         self.redis = redis
         self.settings = settings
+        self.runner = runner or RedisScripts(redis)  # the watcher passes its pipelined writer
 
     # --- plumbing ----------------------------------------------------------------------------------------
     async def _run(self, name: str, region: str, now: float, op: dict[str, Any], own: list[str]) -> Any:
@@ -86,7 +75,7 @@ class PoolStore:
             *(keys.pool_queue(region, kind) for kind in KINDS),
             *own,
         ]
-        raw = await _script(self.redis, name)(keys=script_keys, args=[json.dumps(ctx), json.dumps(op)])
+        raw = await self.runner.run(name, script_keys, [json.dumps(ctx), json.dumps(op)])
         return json.loads(raw)
 
     def neighbours(self, region: str) -> list[str]:

@@ -21,12 +21,12 @@ from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from alerts.effects import UpsertAlert
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server import keys
+from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
 ACTIONS = ("ack", "resolve", "assign")
@@ -100,17 +100,14 @@ def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
 
 
 class AlertStore:
-    def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
+    def __init__(self, redis: aioredis.Redis, settings: Settings, runner: ScriptRunner | None = None) -> None:
         self.redis = redis
         self.settings = settings
-        self._scripts: dict[str, AsyncScript] = {}
+        # the watcher passes its pipelined writer; web processes run the scripts over redis-py
+        self.runner = runner or RedisScripts(redis)
 
-    def _script(self, name: str) -> AsyncScript:
-        bound = self._scripts.get(name)
-        if bound is None:
-            bound = self._scripts[name] = self.redis.register_script(
-                keys.SCRIPTS["alert_lib"] + "\n" + keys.SCRIPTS[name])
-        return bound
+    async def _call(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.runner.run(name, keys, args)
 
     def _head(self, now: float, bound: int | float) -> list[Any]:
         """ARGV[1..6] every write script shares."""
@@ -121,8 +118,8 @@ class AlertStore:
         details: list[str] = []
         for name, value in effect.details.items():
             details += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
-        outcome, marker = await self._script("alert_upsert")(
-            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)],
+        outcome, marker = await self._call(
+            "alert_upsert", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)],
             args=[*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
                   effect.summary, effect.tour_id or "", *details])
         applied = _unmark(marker)
@@ -134,8 +131,8 @@ class AlertStore:
     async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
                                now: float) -> dict[str, Any] | None:
         """Resolve the open or acknowledged alert of a condition (None when there is none)."""
-        _outcome, marker = await self._script("alert_resolve")(
-            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
+        _outcome, marker = await self._call(
+            "alert_resolve", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
             args=[*self._head(now, self.settings.storage.retention), by, note])
         applied = _unmark(marker)
         return applied[2] if applied else None
@@ -146,8 +143,8 @@ class AlertStore:
         pairs: list[str] = []
         for name, value in details.items():
             pairs += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
-        _outcome, marker = await self._script("alert_annotate")(
-            keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
+        _outcome, marker = await self._call(
+            "alert_annotate", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
             args=[*self._head(now, 0), *pairs])
         applied = _unmark(marker)
         return applied[2] if applied else None
@@ -155,8 +152,8 @@ class AlertStore:
     async def escalate(self, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
         """Raise an open alert to ``level`` (severity one step up); None when it was acknowledged, resolved or
         already at that level."""
-        _outcome, marker = await self._script("alert_escalate")(
-            keys=[keys.ALERT_CHANGES, keys.alert_applied(token)],
+        _outcome, marker = await self._call(
+            "alert_escalate", keys=[keys.ALERT_CHANGES, keys.alert_applied(token)],
             args=[*self._head(now, self.settings.storage.retention), alert_id, level])
         applied = _unmark(marker)
         return applied[2] if applied else None
@@ -188,8 +185,8 @@ class AlertStore:
             if act == action:
                 pairs += [status, to or ""]
         marker_key = keys.alert_applied(f"act:{token}") if token else keys.ALERT_CHANGES
-        reply = await self._script("alert_act")(
-            keys=[keys.ALERT_CHANGES, marker_key],
+        reply = await self._call(
+            "alert_act", keys=[keys.ALERT_CHANGES, marker_key],
             args=[*self._head(now, self.settings.storage.retention), alert_id, action, by, note or "",
                   assignee or "", "1" if token else "0", *pairs])
         outcome = _text(reply[0])
@@ -226,19 +223,15 @@ class AlertStore:
             update = msgpack.packb({"type": "incident_update", **base, "msg_id": f"{base['msg_id']}:incident",
                                     "incident_id": incident_id, "status": "resolved", "alternatives": None,
                                     "note": note}, use_bin_type=True)
-        await self._script_plain("alert_shard_action")(
+        await self._call(
+            "alert_shard_action",
             keys=[keys.events(shard), keys.idem(shard, "alert", f"{alert['alert_id']}:{seq}"), guard],
             args=[msgpack.packb(event, use_bin_type=True), update, FX_TTL])
 
-    def _script_plain(self, name: str) -> AsyncScript:
-        bound = self._scripts.get(name)
-        if bound is None:
-            bound = self._scripts[name] = self.redis.register_script(keys.SCRIPTS[name])
-        return bound
-
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:
-        found = await self._script("alert_read")(args=[keys.ALERTS_TAG, alert_id])
+        found = await self._call(
+            "alert_read", keys=[], args=[keys.ALERTS_TAG, alert_id])
         return json.loads(found[0]) if found else None
 
     async def audit(self, alert_id: str) -> list[dict[str, Any]]:
@@ -254,7 +247,8 @@ class AlertStore:
         if not regions or not statuses:
             return []
         scan = LIST_SCAN if statuses - ACTIVE else 0
-        found = await self._script("alert_list")(
+        found = await self._call(
+            "alert_list", keys=[],
             args=[keys.ALERTS_TAG, "1" if statuses & ACTIVE else "0", scan, *regions])
         alerts = [json.loads(raw) for raw in found]
         alerts = [a for a in alerts if a["status"] in statuses and (kind is None or a["kind"] == kind)]
@@ -265,8 +259,8 @@ class AlertStore:
         """The open and acknowledged alerts of the regions that pass the filter, and the seq of that view."""
         while True:
             known = await self.regions()
-            found = await self._script("alert_snapshot")(
-                keys=[keys.ALERT_CHANGES, keys.ALERT_REGIONS],
+            found = await self._call(
+            "alert_snapshot", keys=[keys.ALERT_CHANGES, keys.ALERT_REGIONS],
                 args=[keys.ALERTS_TAG, *(r for r in known if regions_filter(r))])
             # a region that appeared between the two reads could hold an alert older than the seq: read again
             if int(found[1]) == len(known):

@@ -31,6 +31,7 @@ from server import keys
 from server.metrics import Registry
 from server.scripts import script
 from server.settings import Settings
+from server.writer import ScriptWriter
 
 log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of the deadline job at INFO
@@ -62,9 +63,12 @@ class Watcher:
         from server.app import redis_client  # one place decides how clients are built
 
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
-        self.store = AlertStore(self.redis, self.settings)
-        self.pool = PoolStore(self.redis, self.settings)
-        self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics)
+        # every effect of every owned shard goes through one pipelined writer: shards share round trips
+        self.writer = ScriptWriter(self.settings.redis_url or "")
+        await self.writer.start()
+        self.store = AlertStore(self.redis, self.settings, self.writer)
+        self.pool = PoolStore(self.redis, self.settings, self.writer)
+        self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics, self.writer)
         await self._balance()
         self._tasks.append(asyncio.create_task(self._lease_loop(), name="watcher-leases"))
         self._tasks.append(asyncio.create_task(self._housekeeping_loop(), name="watcher-housekeeping"))
@@ -88,6 +92,7 @@ class Watcher:
             for shard in range(self.settings.storage.shards):
                 await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
             await self.redis.zrem(keys.WATCHERS, self.id)
+        await self.writer.stop()
         await self.redis.aclose(close_connection_pool=True)
 
     # --- leases -------------------------------------------------------------------------------------------

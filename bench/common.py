@@ -220,3 +220,32 @@ def versions() -> dict[str, str]:
 
 def rnd(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+async def ack_histogram(port: int) -> dict[float, float]:
+    """The server's own frame-in to ack-out histogram (``tourpulse_ack_seconds``): bucket bound -> cumulative
+    count. The client's latency also holds its own scheduling; this is the server's share alone."""
+    import urllib.request
+
+    def fetch() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:  # noqa: S310
+            return resp.read().decode()
+
+    buckets: dict[float, float] = {}
+    for line in (await asyncio.to_thread(fetch)).splitlines():
+        if line.startswith("tourpulse_ack_seconds_bucket{"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float("inf") if bound == "+Inf" else float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def histogram_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The upper bound (ms) of the bucket holding quantile ``q`` of what was observed between two scrapes."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    if not counts or counts[-1] <= 0:
+        return None
+    for bound, count in zip(bounds, counts, strict=True):
+        if count >= q * counts[-1]:
+            return round(bound * 1000, 3) if bound != float("inf") else None
+    return None

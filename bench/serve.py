@@ -60,6 +60,7 @@ async def serve_web(spec: dict[str, Any]) -> None:
 
 async def serve_watcher(spec: dict[str, Any]) -> None:
     from alerts.watcher import Watcher
+    from server.gctune import tune_gc
 
     watcher = Watcher(build_settings(spec))
     stop = asyncio.Event()
@@ -67,6 +68,7 @@ async def serve_watcher(spec: dict[str, Any]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await watcher.start()
+    tune_gc()  # as `python -m alerts` does
     print("READY", flush=True)
     await stop.wait()
     await watcher.stop()

@@ -20,6 +20,7 @@ from server import keys
 from server.auth import authenticate
 from server.live import tour_live
 from server.push import publish
+from server.scripts import RedisScripts
 from server.settings import ConfigError, parse_duration
 from server.tokens import ROLES, issue
 from server.tours import TourInvalid, validate_tour
@@ -183,7 +184,7 @@ async def post_notice(request: Request) -> Response:
         notice_id = f"{kind}:{claims.sub}:{request_id}:{tour_id}"
         push = {"type": "notice", "notice_id": notice_id, "kind": kind, "title": title, "body": text,
                 "tour_id": tour_id, "audience": audience}
-        seq = await publish(state.redis, notice_id, push)
+        seq = await publish(RedisScripts(state.redis), notice_id, push)
         sent.append({"tour_id": tour_id, "notice_id": notice_id, "seq": seq})
     return JSONResponse({"notices": sent})
 

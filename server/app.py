@@ -26,6 +26,7 @@ from guide_app_api.endpoints import phone_endpoint
 from server import admin_api, alerts_api, board, incidents, pool_api, reports
 from server.access_log import install_redaction
 from server.board import ChangeHub
+from server.gctune import tune_gc
 from server.incidents import IncidentLog
 from server.metrics import Registry
 from server.phones import PhoneService
@@ -119,6 +120,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
             for part in (state.writer, state.notice_hub, state.change_hub):
                 await part.start()
                 started.append(part)
+            tune_gc()
             if run_watcher:
                 from alerts.watcher import Watcher
 

@@ -211,12 +211,20 @@ def notice_sent(notice_id: str) -> str:
 
 # --- Lua -------------------------------------------------------------------------------------------------
 def _load_scripts() -> dict[str, str]:
+    """Every runnable script by name. ``alert_*`` and ``pool_*`` scripts get their family's library
+    (``alert_lib.lua``, ``pool_lib.lua``) in front, so any runner can load any of them as it is."""
     folder = resources.files(__package__).joinpath("lua")
-    return {
+    sources = {
         entry.name.removesuffix(".lua"): entry.read_text()
         for entry in folder.iterdir()
         if entry.name.endswith(".lua")
     }
+    libs = {family: sources.pop(f"{family}_lib") for family in ("alert", "pool")}
+    for name in sources:
+        family = name.split("_", 1)[0]
+        if family in libs:
+            sources[name] = libs[family] + "\n" + sources[name]
+    return sources
 
 
 SCRIPTS: dict[str, str] = _load_scripts()

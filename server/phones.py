@@ -27,7 +27,7 @@ from server.push import NoticeHub
 from server.settings import Settings
 from server.tokens import Claims
 from server.tours import TourRegistry
-from server.writer import ScriptWriter, StorageUnavailable
+from server.writer import ScriptWriter
 
 _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently used dropped first)
 
@@ -150,7 +150,7 @@ class PhoneService:
     async def _call(self, keys_: list[str], args: list[Any], msg_id: str) -> tuple[str, str]:
         try:
             outcome, seq = await self.writer.call("ingest", keys_, args)
-        except StorageUnavailable:
+        except RedisError:
             raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg_id) from None
         return outcome.decode(), seq.decode()
 

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 
 from guide_app_api.endpoints import PhoneConnection
 from server import keys
-from server.scripts import script
+from server.scripts import ScriptRunner
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,11 @@ def parse_seq(seq: str) -> tuple[int, int]:
     return int(ms), int(n or 0)
 
 
-async def publish(redis: aioredis.Redis, push_id: str, push: dict[str, Any]) -> str:
+async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> str:
     """Publish a push (``type`` notice or incident, with ``tour_id`` and ``audience``) once; returns its seq."""
-    seq = await script(redis, "publish_notice")(
-        keys=[keys.notice_sent(push_id), keys.NOTICES],
-        args=[json.dumps(push, ensure_ascii=False, separators=(",", ":")), PUSH_TTL, NOTICES_MAXLEN],
+    seq = await runner.run(
+        "publish_notice", [keys.notice_sent(push_id), keys.NOTICES],
+        [json.dumps(push, ensure_ascii=False, separators=(",", ":")), PUSH_TTL, NOTICES_MAXLEN],
     )
     return seq.decode() if isinstance(seq, bytes) else str(seq)
 

@@ -6,7 +6,8 @@ through :class:`server.writer.ScriptWriter` instead, which pipelines them.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from redis.commands.core import AsyncScript
 
@@ -21,3 +22,21 @@ def script(redis: Any, name: str) -> AsyncScript:
     if bound is None or bound.registered_client is not redis:
         bound = _bound[key] = redis.register_script(SCRIPTS[name])
     return bound
+
+
+class ScriptRunner(Protocol):
+    """Runs a script of :data:`server.keys.SCRIPTS` by name. Connection trouble raises a redis ConnectionError,
+    an error reply a redis ResponseError, through either runner."""
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
+
+
+class RedisScripts:
+    """A runner over a redis-py client: one EVALSHA per call. Enough where calls are rare (HTTP handlers); hot
+    paths use :class:`server.writer.ScriptWriter`, which pipelines its callers' calls over one raw connection."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await script(self.redis, name)(keys=list(keys), args=list(args))

@@ -110,6 +110,8 @@ class WatcherSettings:
     lease_ttl: float = 10.0
     max_deliveries: int = 5
     tick: float = 1.0
+    # folded states are saved (and their entries acked) at most this long after their events were read
+    flush: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +129,7 @@ class Settings:
 
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
-    "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick",
+    "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush",
 }
 
 

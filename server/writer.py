@@ -12,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
 from server.keys import SCRIPTS
 from server.resp import RespConnection, RespError, pack
@@ -20,8 +24,8 @@ from server.resp import RespConnection, RespError, pack
 log = logging.getLogger(__name__)
 
 
-class StorageUnavailable(RuntimeError):
-    """Redis could not be reached or failed the call; nothing was stored."""
+class StorageUnavailable(RedisConnectionError):
+    """Redis could not be reached; nothing was stored."""
 
 
 class Call:
@@ -81,6 +85,10 @@ class ScriptWriter:
         self._wake.set()
         return future
 
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """The :class:`server.scripts.ScriptRunner` interface: one call, batched with everyone else's."""
+        return await self.call(name, list(keys), list(args))
+
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
@@ -112,7 +120,7 @@ class ScriptWriter:
             if call.future.done():  # the waiting connection went away
                 continue
             if isinstance(result, RespError):
-                call.future.set_exception(StorageUnavailable(str(result)))
+                call.future.set_exception(ResponseError(str(result)))  # as redis-py would raise it
             else:
                 call.future.set_result(result)
 
