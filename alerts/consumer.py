@@ -74,7 +74,7 @@ class ShardConsumer:
         self.failures: dict[bytes, tuple[int, str]] = {}
         # folded and effects applied, state not yet saved / entries not yet acked: flushed together, at most
         # `flush` seconds later, so a busy tour's state is serialised once per flush rather than once per read
-        self.unsaved: set[str] = set()
+        self.unsaved: dict[str, set[str]] = {}  # tour -> the days whose ratings changed (its meta always saves)
         self.unacked: dict[str, list[bytes]] = {}
         self.last_flush = time.monotonic()
         self.folded = consumer_metrics(metrics)["folded"]
@@ -179,9 +179,11 @@ class ShardConsumer:
         missing = [t for t in tour_ids if t not in self.states]
         if not missing:
             return
-        blobs = await self.redis.mget([keys.state(self.shard, t) for t in missing])
-        for tour_id, blob in zip(missing, blobs, strict=True):
-            self.states[tour_id] = TourState.from_bytes(blob) if blob else TourState.new()
+        pipe = self.redis.pipeline(transaction=False)
+        for tour_id in missing:
+            pipe.hgetall(keys.state(self.shard, tour_id))
+        for tour_id, fields in zip(missing, await pipe.execute(), strict=True):
+            self.states[tour_id] = TourState.from_fields(fields)
 
     async def process(self, entries: list[Entry], now: float) -> None:
         events: list[dict[str, Any]] = []
@@ -192,7 +194,7 @@ class ShardConsumer:
             except Exception:  # noqa: BLE001 - an undecodable entry can never succeed: dead-letter it now
                 await self._dead_letter(raw_id, fields, traceback.format_exc())
         await self._load_states(list({e["tour_id"] for e in events if e.get("tour_id")}))
-        dirty: set[str] = set()
+        dirty: dict[str, set[str]] = {}
         failed_tours: set[str] = set()
         try:
             for event in events:
@@ -201,7 +203,9 @@ class ShardConsumer:
                     continue  # keep one tour's events in order: retry them after the failed one
                 try:
                     if await self._one(event, tour_id, now):
-                        dirty.add(tour_id)
+                        days = dirty.setdefault(tour_id, set())
+                        if event.get("type") == "rating":
+                            days.add(str(event["day"]))
                     done.setdefault(tour_id, []).append(event["seq"].encode())
                 except RedisError:
                     raise
@@ -212,19 +216,20 @@ class ShardConsumer:
                     self.failures[raw] = (self.failures.get(raw, (0, ""))[0] + 1, error)
                     failed_tours.add(tour_id)
                     self.states.pop(tour_id, None)  # the fold may have half-happened: reload on retry
-                    dirty.discard(tour_id)
+                    dirty.pop(tour_id, None)
                     # its state is not saved, so none of its events are acked, this read's or earlier ones'
                     done.pop(tour_id, None)
-                    self.unsaved.discard(tour_id)
+                    self.unsaved.pop(tour_id, None)
                     self.unacked.pop(tour_id, None)
                     self.retry_pending = True
         except BaseException:
             # effects may be half-applied and states ahead of Redis: forget the cache, retry from Redis
-            for tour_id in dirty | failed_tours:
+            for tour_id in set(dirty) | failed_tours:
                 self.states.pop(tour_id, None)
             self._forget_unsaved()
             raise
-        self.unsaved |= dirty
+        for tour_id, days in dirty.items():
+            self.unsaved.setdefault(tour_id, set()).update(days)
         for tour_id, seqs in done.items():
             self.unacked.setdefault(tour_id, []).extend(seqs)
 
@@ -245,12 +250,13 @@ class ShardConsumer:
             await self.applier.apply(event, effects, now)
         return True
 
-    async def _save(self, tour_ids: set[str]) -> None:
-        if not tour_ids:
+    async def _save(self, tours: dict[str, set[str]]) -> None:
+        """Each tour's meta and the days that changed: one hash per tour, one pipeline for all."""
+        if not tours:
             return
         pipe = self.redis.pipeline(transaction=False)
-        for tour_id in tour_ids:
-            pipe.set(keys.state(self.shard, tour_id), self.states[tour_id].to_bytes())
+        for tour_id, days in tours.items():
+            pipe.hset(keys.state(self.shard, tour_id), mapping=self.states[tour_id].to_fields(days))
         await pipe.execute()
 
     async def run(self, owns: asyncio.Event) -> None:

@@ -1,6 +1,6 @@
 """One tour's folded state: its registration, ratings per tour-day, incidents and tracked complaints.
 
-The consumer keeps one ``TourState`` per tour while it holds the tour's shard and saves it (``to_bytes``)
+The consumer keeps one ``TourState`` per tour while it holds the tour's shard and saves it (``to_fields``)
 after each batch. Ratings are kept one per traveller per tour-day; each day also keeps running sums
 (``DayAgg``) so a rating costs O(1) however many travellers rated before it. The sums are derived data:
 they are not saved but rebuilt from the ratings on load, so they can never drift from what they summarise.
@@ -9,6 +9,7 @@ they are not saved but rebuilt from the ratings on load, so they can never drift
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +203,30 @@ class TourState:
             "ul": self.urgent_latest,
         }
         return msgpack.packb(doc, use_bin_type=True)
+
+    def to_fields(self, days: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The state as hash fields: ``m`` (everything but the ratings) and one ``d:<day>`` per day, so a save
+        writes only the days that changed (``days``; every day when None) instead of the whole trip."""
+        meta = {"v": VERSION, "tour": self.tour, "last": self.last_seq,
+                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()},
+                "cmp": {key: track.pack() for key, track in self.complaints.items()}, "ul": self.urgent_latest}
+        fields = {"m": msgpack.packb(meta, use_bin_type=True)}
+        for day in self.days if days is None else days:
+            ratings = self.days.get(day)
+            if ratings is not None:
+                fields[f"d:{day}"] = msgpack.packb({who: r.pack() for who, r in ratings.items()}, use_bin_type=True)
+        return fields
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[bytes | str, bytes]) -> TourState:
+        """The inverse of :meth:`to_fields`; an empty mapping is a new state."""
+        text = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
+        if "m" not in text:
+            return cls.new()
+        meta = msgpack.unpackb(text["m"], raw=False, strict_map_key=False)
+        days = {name[2:]: msgpack.unpackb(blob, raw=False, strict_map_key=False)
+                for name, blob in text.items() if name.startswith("d:")}
+        return cls.from_bytes(msgpack.packb({**meta, "days": days}, use_bin_type=True))
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> TourState:

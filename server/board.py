@@ -249,6 +249,8 @@ class BoardSession:
                 return
             key, seq, alert = change
             async with self.lock:
+                if self.state != "live":
+                    return  # the receive loop saw the board go: nothing more to send
                 if key <= self.last:
                     continue
                 self.last = key

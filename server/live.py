@@ -48,8 +48,7 @@ def live_view(tour: Tour, state: TourState, now: float, attraction_sla: float,
 async def tour_live(app_state: Any, tour: Tour, now: float) -> dict[str, Any]:
     settings = app_state.settings
     shard = keys.shard_of(tour.tour_id, settings.storage.shards)
-    blob = await app_state.redis.get(keys.state(shard, tour.tour_id))
-    state = TourState.from_bytes(blob) if blob else TourState.new()
+    state = await load_state(app_state.redis, shard, tour.tour_id)
     alerts = await app_state.alert_store.list({"open", "acknowledged"}, lambda r: r == tour.region,
                                               tour.region, None)
     open_alerts = sum(1 for a in alerts if a.get("tour_id") == tour.tour_id)
@@ -59,3 +58,8 @@ async def tour_live(app_state: Any, tour: Tour, now: float) -> dict[str, Any]:
                   "state": r["state"], "held_by": r.get("held_by")}
                  for r in held if r.get("held_by") in mine]
     return live_view(tour, state, now, settings.sla.attraction_alternatives, open_alerts, resources)
+
+
+async def load_state(redis: Any, shard: int, tour_id: str) -> TourState:
+    """A tour's folded state as the watcher last saved it (a new one if it has folded nothing yet)."""
+    return TourState.from_fields(await redis.hgetall(keys.state(shard, tour_id)))

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from alerts.state import TourState
 from server import keys
 from server.auth import authenticate
+from server.live import load_state
 from server.tours import Tour
 
 CSAT_TARGET = 0.90
@@ -101,8 +102,7 @@ async def report(request: Request) -> Response:
     tours = [t for t in await state.tours.list(claims.sees_region)
              if (not region or t.region == region) and (not route or t.route == route)]
     shards = state.settings.storage.shards
-    blobs = [await state.redis.get(keys.state(keys.shard_of(t.tour_id, shards), t.tour_id)) for t in tours]
-    pairs = [(t, TourState.from_bytes(b) if b else TourState.new()) for t, b in zip(tours, blobs, strict=True)]
+    pairs = [(t, await load_state(state.redis, keys.shard_of(t.tour_id, shards), t.tour_id)) for t in tours]
     body = build_report(pairs, params.get("from"), params.get("to"))
     body["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return JSONResponse(body)
