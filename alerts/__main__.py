@@ -7,9 +7,17 @@ import logging
 import signal
 import sys
 
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
 from alerts.watcher import Watcher
 from server.gctune import tune_gc
 from server.settings import ConfigError, load_settings
+
+_background: set[asyncio.Task[None]] = set()  # a strong reference, or the loop may drop the task
 
 
 async def run() -> int:
@@ -29,9 +37,28 @@ async def run() -> int:
     await watcher.start()
     tune_gc()
     logging.getLogger("alerts").info("watcher %s running", watcher.id)
+    server = await serve_metrics(watcher, settings.port) if settings.port else None
     await stop.wait()
+    if server is not None:
+        server.should_exit = True
     await watcher.stop()
     return 0
+
+
+async def serve_metrics(watcher: Watcher, port: int) -> uvicorn.Server:
+    """The watcher's own /metrics (lag, pending, dead letters, alerts opened, latency) and /healthz on PORT."""
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(watcher.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "watcher": watcher.id, "shards": sorted(watcher.owned)})
+
+    app = Starlette(routes=[Route("/metrics", metrics), Route("/healthz", healthz)])
+    server = uvicorn.Server(uvicorn.Config(app, host="0.0.0.0", port=port, log_level="warning", lifespan="off"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # ours stop the watcher first
+    _background.add(asyncio.create_task(server.serve(), name="watcher-metrics"))
+    return server
 
 
 def main() -> None:

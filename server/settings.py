@@ -118,6 +118,8 @@ class WatcherSettings:
 class Settings:
     redis_url: str | None = None
     secret: bytes = b""
+    # PORT: where a web process listens; a watcher (`python -m alerts`) serves its /metrics there when set
+    port: int | None = None
     data_dir: Path = Path("var")
     rules: RuleSettings = field(default_factory=RuleSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
@@ -236,4 +238,8 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
     data_dir = Path(env.get("TOURPULSE_DATA_DIR") or "var")
     secret_text = env.get("TOURPULSE_SECRET")
     secret = secret_text.encode() if secret_text else load_secret(data_dir)
-    return settings_from_mapping(doc, redis_url=env.get("REDIS_URL") or None, secret=secret, data_dir=data_dir)
+    port_text = env.get("PORT") or ""
+    if port_text and not port_text.isdigit():
+        raise ConfigError(f"PORT must be a number, not {port_text!r}")
+    return settings_from_mapping(doc, redis_url=env.get("REDIS_URL") or None, secret=secret, data_dir=data_dir,
+                                 port=int(port_text) if port_text else None)
