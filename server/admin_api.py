@@ -6,11 +6,9 @@ Errors are JSON: ``{"error": code, "message": ..., "field": ...}``.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +16,7 @@ from starlette.routing import Route
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.auth import authenticate
+from server.http import error, json_body
 from server.live import tour_live
 from server.push import publish
 from server.scripts import RedisScripts
@@ -26,20 +25,6 @@ from server.tokens import ROLES, issue
 from server.tours import TourInvalid, validate_tour
 
 NOTICE_KINDS = ("risk_warning", "progress", "prompt", "followup", "info")
-
-
-def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "field": field}, status_code=status)
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPException(400, "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return body
 
 
 def _str_list(body: dict[str, Any], name: str) -> list[str]:

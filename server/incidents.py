@@ -22,6 +22,7 @@ from guide_app_api.errors import ProtocolError
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.auth import authenticate
+from server.http import error, json_body
 from server.push import publish
 from server.scripts import RedisScripts, script
 from server.settings import Settings
@@ -53,10 +54,6 @@ class IncidentLog:
         return value.decode() if value else None
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "field": field}, status_code=status)
-
-
 async def _incident_scope(request: Request) -> tuple[Any, str, Any] | JSONResponse:
     """(claims, incident_id, tour) for a supervisor of the incident's region, or an error response."""
     claims = authenticate(request, ("admin", "supervisor"))
@@ -64,13 +61,13 @@ async def _incident_scope(request: Request) -> tuple[Any, str, Any] | JSONRespon
     try:
         tour_id = incident_tour(incident_id)
     except ProtocolError:
-        return _error(404, "not_found", "no such incident")
+        return error(404, "not_found", "no such incident")
     state = request.app.state
     tour = await state.tours.get(tour_id)
     if tour is None or not claims.sees_region(tour.region):
-        return _error(404, "not_found", "no such incident")
+        return error(404, "not_found", "no such incident")
     if await state.incidents.status(tour_id, incident_id) is None:
-        return _error(404, "not_found", "no such incident")
+        return error(404, "not_found", "no such incident")
     return claims, incident_id, tour
 
 
@@ -80,16 +77,13 @@ async def pull(request: Request) -> Response:
     if isinstance(scoped, JSONResponse):
         return scoped
     _claims, incident_id, tour = scoped
-    try:
-        body = await request.json()
-    except ValueError:
-        return _error(400, "invalid", "the body is not JSON")
-    kind = body.get("kind") if isinstance(body, dict) else None
-    capacity = body.get("capacity", 1) if isinstance(body, dict) else None
+    body = await json_body(request)
+    kind = body.get("kind")
+    capacity = body.get("capacity", 1)
     if kind not in POOL_KINDS:
-        return _error(400, "invalid", f"kind must be one of {', '.join(POOL_KINDS)}", "kind")
+        return error(400, "invalid", f"kind must be one of {', '.join(POOL_KINDS)}", "kind")
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 1000:
-        return _error(400, "invalid", "capacity must be an integer 1-1000", "capacity")
+        return error(400, "invalid", "capacity must be an integer 1-1000", "capacity")
     pool: PoolStore = request.app.state.pool
     request_key = f"manual:{kind}:{body.get('id') or time.time_ns()}"
     now = time.time()

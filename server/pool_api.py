@@ -8,9 +8,7 @@ Errors are JSON ``{"error": code, "message", "field"}``: 400 ``invalid``, 403 ``
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,10 +16,7 @@ from starlette.routing import Route
 
 from alerts.pool import KINDS, PoolConflict, PoolInvalid, PoolNotFound, PoolStore
 from server.auth import authenticate
-
-
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message, "field": field}, status_code=status)
+from server.http import error, json_body
 
 
 def _store(request: Request) -> PoolStore:
@@ -33,29 +28,17 @@ def _store(request: Request) -> PoolStore:
     return store
 
 
-async def _body(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "invalid", "the body is not JSON")
-    if not isinstance(body, dict):
-        return _error(400, "invalid", "the body must be a JSON object")
-    return body
-
-
 async def put_resource(request: Request) -> Response:
     authenticate(request, ("admin",))
-    body = await _body(request)
-    if isinstance(body, JSONResponse):
-        return body
+    body = await json_body(request)
     # the path names the resource; a different id in the body is not a second way to say it
     body["resource_id"] = request.path_params["resource_id"]
     try:
         resource = await _store(request).put(body, time.time())
     except PoolInvalid as exc:
-        return _error(400, "invalid", exc.message, exc.field)
+        return error(400, "invalid", exc.message, exc.field)
     except PoolConflict as exc:
-        return _error(409, "conflict", str(exc))
+        return error(409, "conflict", str(exc))
     return JSONResponse(resource)
 
 
@@ -66,11 +49,11 @@ async def delete_resource(request: Request) -> Response:
     try:
         await _store(request).retire(resource_id, region, time.time())
     except PoolInvalid as exc:
-        return _error(400, "invalid", exc.message, exc.field)
+        return error(400, "invalid", exc.message, exc.field)
     except PoolNotFound as exc:
-        return _error(404, "not_found", str(exc))
+        return error(404, "not_found", str(exc))
     except PoolConflict as exc:
-        return _error(409, "conflict", str(exc))
+        return error(409, "conflict", str(exc))
     return JSONResponse({"resource_id": resource_id, "retired": True})
 
 
@@ -79,9 +62,9 @@ async def list_pool(request: Request) -> Response:
     region = request.query_params.get("region") or None
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in KINDS:
-        return _error(400, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
+        return error(400, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
     if region is not None and not claims.sees_region(region):
-        return _error(403, "forbidden", "outside your regions", "region")
+        return error(403, "forbidden", "outside your regions", "region")
     resources = await _store(request).list(region, kind, claims.sees_region)
     return JSONResponse({"resources": resources})
 
@@ -95,14 +78,14 @@ async def dispatch_resource(request: Request) -> Response:
         region = await store.region_of(resource_id)
         # a resource outside the caller's regions is answered as if it did not exist
         if region is None or not claims.sees_region(region):
-            return _error(404, "not_found", f"no resource {resource_id!r}")
+            return error(404, "not_found", f"no resource {resource_id!r}")
         resource = await store.dispatch(resource_id, region, f"{claims.role}:{claims.sub}", time.time())
     except PoolInvalid as exc:
-        return _error(400, "invalid", exc.message, exc.field)
+        return error(400, "invalid", exc.message, exc.field)
     except PoolNotFound as exc:
-        return _error(404, "not_found", str(exc))
+        return error(404, "not_found", str(exc))
     except PoolConflict as exc:
-        return _error(409, "conflict", str(exc))
+        return error(409, "conflict", str(exc))
     return JSONResponse(resource)
 
 
