@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -183,50 +183,62 @@ async def _import_tours(settings: Settings, tours: Sequence[Any]) -> int:
     return changed
 
 
-def cmd_tours_import(args: argparse.Namespace) -> int:
-    from server.importers import ImportFileError, load_tours
+def _read_import(args: argparse.Namespace, parse: Callable[[Path, str | None], Sequence[Any]]
+                 ) -> tuple[Settings, Sequence[Any]] | int:
+    """Settings and every row of the file, checked; or an exit code after saying what is wrong (nothing stored)."""
+    from server.importers import ImportFileError
 
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
         return _fail(str(exc), 2)
     try:
-        tours = load_tours(Path(args.file), args.format)
+        return settings, parse(Path(args.file), args.format)
     except ImportFileError as exc:
         for error in exc.errors:
             print(f"{args.file}: {error}", file=sys.stderr)
         return _fail(f"nothing imported: {len(exc.errors)} error(s)", 1)
+
+
+def cmd_tours_import(args: argparse.Namespace) -> int:
+    from server.importers import load_tours
+
+    read = _read_import(args, load_tours)
+    if isinstance(read, int):
+        return read
+    settings, tours = read
     changed = asyncio.run(_import_tours(settings, tours))
     print(f"imported {len(tours)} tours ({changed} new or changed, {len(tours) - changed} unchanged)")
     return 0
 
 
-async def _import_pool(settings: Settings, resources: Sequence[dict[str, Any]]) -> None:
-    from alerts.pool import PoolStore
+async def _import_pool(settings: Settings, resources: Sequence[dict[str, Any]]) -> list[str]:
+    from alerts.pool import PoolError, PoolStore
 
+    refused = []
     async with connect(settings) as redis:
         store = PoolStore(redis, settings)
         for resource in resources:
-            await store.put(resource, time.time())
+            try:
+                await store.put(resource, time.time())
+            except PoolError as exc:  # e.g. moving a held resource to another region
+                refused.append(f"{resource.get('resource_id')}: {exc}")
+    return refused
 
 
 def cmd_pool_import(args: argparse.Namespace) -> int:
-    from server.importers import ImportFileError, parse_resources_file
+    from server.importers import parse_resources_file
 
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as exc:
-        return _fail(str(exc), 2)
-    try:
-        resources = parse_resources_file(Path(args.file), args.format)
-    except ImportFileError as exc:
-        for error in exc.errors:
-            print(f"{args.file}: {error}", file=sys.stderr)
-        return _fail(f"nothing imported: {len(exc.errors)} error(s)", 1)
-    asyncio.run(_import_pool(settings, resources))
+    read = _read_import(args, parse_resources_file)
+    if isinstance(read, int):
+        return read
+    settings, resources = read
+    refused = asyncio.run(_import_pool(settings, resources))
+    for line in refused:
+        print(f"{args.file}: {line}", file=sys.stderr)
     regions = len({r["region"] for r in resources})
-    print(f"loaded {len(resources)} resources in {regions} regions")
-    return 0
+    print(f"loaded {len(resources) - len(refused)} resources in {regions} regions")
+    return 1 if refused else 0
 
 
 # --- simulate --------------------------------------------------------------------------------------------

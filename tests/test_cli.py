@@ -183,3 +183,34 @@ def test_install_redaction_once() -> None:
     finally:
         for name in ("uvicorn.access", "uvicorn.error"):
             logging.getLogger(name).removeFilter(first)
+
+
+def test_pool_import_loads_the_resources(env: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from alerts.pool import PoolStore
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    path = env / "pool.json"
+    path.write_text(json.dumps([
+        {"resource_id": "V1", "kind": "vehicle", "region": "yunnan", "capacity": 45, "partner": "Dian Coach",
+         "contact": "+86 871 0001"},
+        {"resource_id": "M1", "kind": "medical", "region": "yunnan", "capacity": 2, "partner": "Kunming Clinic",
+         "contact": "+86 871 0002"},
+        {"resource_id": "L1", "kind": "lodging", "region": "sichuan", "capacity": 30, "partner": "Chengdu Inn",
+         "contact": "+86 28 0003"},
+    ]))
+    assert main(["pool", "import", str(path)]) == 0
+    assert "loaded 3 resources in 2 regions" in capsys.readouterr().out
+
+    async def listing() -> list[dict]:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            return await PoolStore(client, Settings()).list()
+        finally:
+            await client.aclose()
+
+    resources = asyncio.run(listing())
+    assert sorted((r["resource_id"], r["region"], r["state"]) for r in resources) == [
+        ("L1", "sichuan", "free"), ("M1", "yunnan", "free"), ("V1", "yunnan", "free")]
