@@ -110,7 +110,7 @@ class PhoneService:
 
     # --- helpers ----------------------------------------------------------------------------------------
     async def _tour(self, tour_id: str, msg_id: str) -> Any:
-        tour = self.tours.get_cached(tour_id)
+        tour = self.tours.peek(tour_id)
         if tour is None:
             try:
                 tour = await self.tours.get(tour_id)

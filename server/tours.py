@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ MAX_GUIDE = 128
 MAX_DAYS = 366
 MAX_TRAVELLERS = 1000
 CACHE_TTL = 5.0
+STALE_GRACE = 30.0  # an expired entry is still served (while it refreshes) for this long, no longer
 _CACHE_MAX = 50_000
 _FIELDS = ("route", "region", "guides", "start", "end", "timezone", "travellers")
 
@@ -170,7 +172,24 @@ class TourRegistry:
     def _remember(self, tour: Tour) -> None:
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()  # crude, but bounded; entries live seconds anyway
-        self._cache[tour.tour_id] = (self._clock() + CACHE_TTL, tour)
+        # jittered, so a web process's tours do not all expire (and reload) in the same instant
+        self._cache[tour.tour_id] = (self._clock() + CACHE_TTL * random.uniform(0.8, 1.2), tour)
+
+    def peek(self, tour_id: str) -> Tour | None:
+        """The hot path's read: the cached tour, even a little stale, refreshing it in the background once it
+        expired (so no frame waits for that read); None when unknown here or stale for too long."""
+        entry = self._cache.get(tour_id)
+        if entry is None:
+            return None
+        expires, tour = entry
+        now = self._clock()
+        if now < expires:
+            return tour
+        if now > expires + STALE_GRACE:
+            return None
+        if tour_id not in self._loading:
+            self._load_once(tour_id)
+        return tour
 
     def get_cached(self, tour_id: str) -> Tour | None:
         """The tour if it was read or written here within the last few seconds, else None (no I/O)."""
@@ -204,11 +223,20 @@ class TourRegistry:
         if not ID_RE.fullmatch(tour_id):
             return None
         # single flight: when a popular tour's entry expires, its hundred phones share one read
-        pending = self._loading.get(tour_id)
-        if pending is None:
-            pending = self._loading[tour_id] = asyncio.ensure_future(self._load(tour_id))
-            pending.add_done_callback(lambda _f: self._loading.pop(tour_id, None))
+        pending = self._loading.get(tour_id) or self._load_once(tour_id)
         return await asyncio.shield(pending)
+
+    def _load_once(self, tour_id: str) -> asyncio.Future[Tour | None]:
+        pending = self._loading[tour_id] = asyncio.ensure_future(self._load(tour_id))
+        pending.add_done_callback(self._loaded(tour_id))
+        return pending
+
+    def _loaded(self, tour_id: str) -> Callable[[asyncio.Future[Tour | None]], None]:
+        def done(future: asyncio.Future[Tour | None]) -> None:
+            self._loading.pop(tour_id, None)
+            if not future.cancelled() and future.exception() is None and future.result() is None:
+                self._cache.pop(tour_id, None)  # gone from Redis: stop serving it
+        return done
 
     async def _load(self, tour_id: str) -> Tour | None:
         raw = await self._redis.hgetall(keys.tour(keys.shard_of(tour_id, self._shards), tour_id))

@@ -147,3 +147,25 @@ async def test_cache_expires(redis_client: aioredis.Redis) -> None:
     assert registry.get_cached("t1") == tour
     clock[0] = 10.0
     assert registry.get_cached("t1") is None
+
+
+async def test_an_expired_entry_is_served_while_one_background_read_refreshes_it(
+        redis_client: aioredis.Redis) -> None:
+    import asyncio
+
+    clock = [0.0]
+    registry = TourRegistry(redis_client, SETTINGS, clock=lambda: clock[0])
+    tour = validate_tour("t1", DOC)
+    await registry.put(tour, 1000.0)
+    changed = validate_tour("t1", {**DOC, "travellers": 40})
+    await TourRegistry(redis_client, SETTINGS).put(changed, 1001.0)  # another web process changed it
+    clock[0] = 10.0  # expired here
+    assert registry.peek("t1") == tour  # the stale copy, at once; the refresh runs in the background
+    assert registry.peek("t1") == tour  # still one refresh in flight
+    for _ in range(100):
+        if registry.get_cached("t1") == changed:
+            break
+        await asyncio.sleep(0.01)
+    assert registry.peek("t1") == changed
+    clock[0] = 1000.0  # stale far beyond the grace: not served
+    assert registry.peek("t1") is None
