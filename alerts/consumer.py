@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from alerts.applier import EffectApplier
-from alerts.effects import EscalateAlert
+from alerts.effects import Effect, EscalateAlert
 from alerts.fold import fold
 from alerts.rules import evaluate
 from alerts.state import TourState
@@ -57,6 +57,10 @@ def consumer_metrics(metrics: Registry) -> dict[str, Counter]:
         }
         metrics._consumer_metrics = found  # type: ignore[attr-defined]
     return found
+
+
+class EffectFailed(Exception):
+    """Applying an event's effects failed for a reason other than storage: ``args`` = (event, traceback)."""
 
 
 class ShardConsumer:
@@ -186,14 +190,16 @@ class ShardConsumer:
             self.states[tour_id] = TourState.from_fields(fields)
 
     async def process(self, entries: list[Entry], now: float) -> None:
+        """Fold every event in stream order (pure), then apply each tour's effects in order, tours side by side:
+        effects of different tours are independent, and the pipelined writer sends them together."""
         events: list[dict[str, Any]] = []
-        done: dict[str, list[bytes]] = {}  # per tour, so a failed tour's earlier events are retried too
         for raw_id, fields in entries:
             try:
                 events.append(decode_entry(raw_id, fields))
             except Exception:  # noqa: BLE001 - an undecodable entry can never succeed: dead-letter it now
                 await self._dead_letter(raw_id, fields, traceback.format_exc())
         await self._load_states(list({e["tour_id"] for e in events if e.get("tour_id")}))
+        plans: dict[str, list[tuple[dict[str, Any], list[Effect]]]] = {}
         dirty: dict[str, set[str]] = {}
         failed_tours: set[str] = set()
         try:
@@ -202,53 +208,73 @@ class ShardConsumer:
                 if tour_id in failed_tours:
                     continue  # keep one tour's events in order: retry them after the failed one
                 try:
-                    if await self._one(event, tour_id, now):
-                        days = dirty.setdefault(tour_id, set())
-                        if event.get("type") == "rating":
-                            days.add(str(event["day"]))
-                    done.setdefault(tour_id, []).append(event["seq"].encode())
-                except RedisError:
-                    raise
+                    changed, effects = self._plan(event, tour_id, now)
                 except Exception:  # noqa: BLE001 - a poison entry: retried, then dead-lettered
-                    error = traceback.format_exc()
-                    log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], error)
-                    raw = event["seq"].encode()
-                    self.failures[raw] = (self.failures.get(raw, (0, ""))[0] + 1, error)
-                    failed_tours.add(tour_id)
-                    self.states.pop(tour_id, None)  # the fold may have half-happened: reload on retry
-                    dirty.pop(tour_id, None)
-                    # its state is not saved, so none of its events are acked, this read's or earlier ones'
-                    done.pop(tour_id, None)
-                    self.unsaved.pop(tour_id, None)
-                    self.unacked.pop(tour_id, None)
-                    self.retry_pending = True
+                    self._failed(event, tour_id, traceback.format_exc(), plans, dirty, failed_tours)
+                    continue
+                plans.setdefault(tour_id, []).append((event, effects))
+                if changed:
+                    days = dirty.setdefault(tour_id, set())
+                    if event.get("type") == "rating":
+                        days.add(str(event["day"]))
+            tours = list(plans)
+            outcomes = await asyncio.gather(*(self._apply(plans[t], now) for t in tours), return_exceptions=True)
+            for tour_id, outcome in zip(tours, outcomes, strict=True):
+                if isinstance(outcome, RedisError | asyncio.CancelledError):
+                    raise outcome
+                if isinstance(outcome, BaseException):
+                    event, error = outcome.args if isinstance(outcome, EffectFailed) else (plans[tour_id][0][0],
+                                                                                           repr(outcome))
+                    self._failed(event, tour_id, error, plans, dirty, failed_tours)
         except BaseException:
             # effects may be half-applied and states ahead of Redis: forget the cache, retry from Redis
-            for tour_id in set(dirty) | failed_tours:
+            for tour_id in set(dirty) | failed_tours | set(plans):
                 self.states.pop(tour_id, None)
             self._forget_unsaved()
             raise
         for tour_id, days in dirty.items():
             self.unsaved.setdefault(tour_id, set()).update(days)
-        for tour_id, seqs in done.items():
-            self.unacked.setdefault(tour_id, []).extend(seqs)
+        for tour_id, planned in plans.items():
+            self.unacked.setdefault(tour_id, []).extend(event["seq"].encode() for event, _ in planned)
 
-    async def _one(self, event: dict[str, Any], tour_id: str, now: float) -> bool:
-        """Fold and apply one event; True when its tour's state changed."""
+    def _failed(self, event: dict[str, Any], tour_id: str, error: str, plans: dict[str, Any],
+                dirty: dict[str, set[str]], failed_tours: set[str]) -> None:
+        """One event failed: its tour's state is dropped (reloaded on retry) and none of its events are acked,
+        this read's or earlier ones'; the failure counts against that event alone."""
+        log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], error)
+        raw = event["seq"].encode()
+        self.failures[raw] = (self.failures.get(raw, (0, ""))[0] + 1, error)
+        failed_tours.add(tour_id)
+        self.states.pop(tour_id, None)  # the fold may have half-happened
+        plans.pop(tour_id, None)
+        dirty.pop(tour_id, None)
+        self.unsaved.pop(tour_id, None)
+        self.unacked.pop(tour_id, None)
+        self.retry_pending = True
+
+    def _plan(self, event: dict[str, Any], tour_id: str, now: float) -> tuple[bool, list[Effect]]:
+        """Fold one event (pure): whether its tour's state changed, and the effects it asks for."""
         self.folded.inc(str(event.get("type")))
         if event.get("type") == "deadline" and event.get("kind") == "escalation":
             # an ack clock belongs to the alert, not to the tour's state: the alert store decides
             subject = event.get("subject") or {}
-            await self.applier.apply(event, [EscalateAlert(subject["alert_id"], int(subject["level"]))], now)
-            return False
+            return False, [EscalateAlert(subject["alert_id"], int(subject["level"]))]
         state = self.states[tour_id]
         if seq_key(event["seq"]) <= seq_key(state.last_seq):
-            return False  # folded before a crash that came before its ack
+            return False, []  # folded before a crash that came before its ack
         folded = fold(state, event, self.settings.rules)
-        effects = evaluate(state, event, folded, self.settings, now)
-        if effects:
-            await self.applier.apply(event, effects, now)
-        return True
+        return True, evaluate(state, event, folded, self.settings, now)
+
+    async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
+        """One tour's effects, in stream order."""
+        for event, effects in planned:
+            if effects:
+                try:
+                    await self.applier.apply(event, effects, now)
+                except RedisError:
+                    raise
+                except Exception as exc:
+                    raise EffectFailed(event, traceback.format_exc()) from exc
 
     async def _save(self, tours: dict[str, set[str]]) -> None:
         """Each tour's meta and the days that changed: one hash per tour, one pipeline for all."""
