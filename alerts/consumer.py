@@ -27,6 +27,7 @@ from alerts.state import TourState
 from server import keys
 from server.metrics import Counter, Registry
 from server.settings import Settings
+from server.writer import ScriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ class EffectFailed(Exception):
 
 class ShardConsumer:
     def __init__(self, redis: aioredis.Redis, settings: Settings, shard: int, consumer: str,
-                 applier: EffectApplier, metrics: Registry) -> None:
+                 applier: EffectApplier, metrics: Registry, writer: ScriptWriter | None = None) -> None:
         self.redis = redis
+        # saves and acks of every shard share the watcher's pipelined writer (redis-py when there is none)
+        self.writer = writer
         self.settings = settings
         self.shard = shard
         self.consumer = consumer
@@ -134,7 +137,7 @@ class ShardConsumer:
             await self._save(self.unsaved)
             acked = [seq for seqs in self.unacked.values() for seq in seqs]
             if acked:
-                await self.redis.xack(self.stream, keys.GROUP, *acked)
+                await self._ack(acked)
         except BaseException:
             self._forget_unsaved()
             raise
@@ -277,13 +280,27 @@ class ShardConsumer:
                     raise EffectFailed(event, traceback.format_exc()) from exc
 
     async def _save(self, tours: dict[str, set[str]]) -> None:
-        """Each tour's meta and the days that changed: one hash per tour, one pipeline for all."""
+        """Each tour's meta and the days that changed: one hash per tour, all in one round trip."""
         if not tours:
+            return
+        if self.writer is not None:
+            writes = []
+            for tour_id, days in tours.items():
+                flat = [part for item in self.states[tour_id].to_fields(days).items() for part in item]
+                writes.append(self.writer.command("HSET", keys.state(self.shard, tour_id), *flat))
+            await asyncio.gather(*writes)
             return
         pipe = self.redis.pipeline(transaction=False)
         for tour_id, days in tours.items():
             pipe.hset(keys.state(self.shard, tour_id), mapping=self.states[tour_id].to_fields(days))
         await pipe.execute()
+
+    async def _ack(self, ids: list[bytes]) -> None:
+        """XACK, only ever after the states of those entries were saved."""
+        if self.writer is not None:
+            await self.writer.command("XACK", self.stream, keys.GROUP, *ids)
+        else:
+            await self.redis.xack(self.stream, keys.GROUP, *ids)
 
     async def run(self, owns: asyncio.Event) -> None:
         """Loop while the lease is held (``owns`` set); errors back off and retry, never kill the loop."""

@@ -64,7 +64,7 @@ class Watcher:
 
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
         # every effect of every owned shard goes through one pipelined writer: shards share round trips
-        self.writer = ScriptWriter(self.settings.redis_url or "")
+        self.writer = ScriptWriter(self.settings.redis_url or "", lanes=2)
         await self.writer.start()
         self.store = AlertStore(self.redis, self.settings, self.writer)
         self.pool = PoolStore(self.redis, self.settings, self.writer)
@@ -132,7 +132,7 @@ class Watcher:
     def _own(self, shard: int) -> None:
         owns = asyncio.Event()
         owns.set()
-        consumer = ShardConsumer(self.redis, self.settings, shard, self.id, self.applier, self.metrics)
+        consumer = ShardConsumer(self.redis, self.settings, shard, self.id, self.applier, self.metrics, self.writer)
         task = asyncio.create_task(consumer.run(owns), name=f"shard-{shard}")
         task.add_done_callback(self._surface)
         self.owned[shard] = (owns, task)

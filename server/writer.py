@@ -36,43 +36,50 @@ class Call:
 
 
 class ScriptWriter:
-    def __init__(self, url: str, max_batch: int = 256) -> None:
-        self.conn = RespConnection(url)
+    """``lanes`` connections each carry one batch at a time: with two, one batch is built and sent while Redis
+    runs the other (the watcher's effects are Lua-heavy); each caller still awaits its own result, in order."""
+
+    def __init__(self, url: str, max_batch: int = 256, lanes: int = 1) -> None:
+        self.conns = [RespConnection(url) for _ in range(lanes)]
         self.max_batch = max_batch
         self.shas: dict[str, bytes] = {}
         self._queue: deque[Call] = deque()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
         self.calls = 0
 
     async def start(self) -> None:
-        await self._ensure_connected()
-        self._task = asyncio.create_task(self._run(), name="script-writer")
+        for conn in self.conns:
+            await self._ensure_connected(conn)
+        self._tasks = [asyncio.create_task(self._run(conn), name=f"script-writer-{n}")
+                       for n, conn in enumerate(self.conns)]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
+        self._tasks = []
         while self._queue:
             call = self._queue.popleft()
             if not call.future.done():
                 call.future.set_exception(StorageUnavailable("shutting down"))
-        await self.conn.close()
+        for conn in self.conns:
+            await conn.close()
 
-    async def _ensure_connected(self) -> None:
-        if self.conn.connected:
+    async def _ensure_connected(self, conn: RespConnection) -> None:
+        if conn.connected:
             return
-        await self.conn.connect()
-        await self._load_scripts()
+        await conn.connect()
+        await self._load_scripts(conn)
 
-    async def _load_scripts(self) -> None:
+    async def _load_scripts(self, conn: RespConnection) -> None:
         names = list(SCRIPTS)
-        replies = await self.conn.roundtrip([pack("SCRIPT", "LOAD", SCRIPTS[name]) for name in names])
+        replies = await conn.roundtrip([pack("SCRIPT", "LOAD", SCRIPTS[name]) for name in names])
         for name, sha in zip(names, replies, strict=True):
             if isinstance(sha, RespError):
                 raise sha
@@ -85,29 +92,39 @@ class ScriptWriter:
         self._wake.set()
         return future
 
+    def command(self, *args: bytes | str | int | float) -> asyncio.Future[Any]:
+        """Queue one plain command (``HSET``, ``XACK``...), batched with the script calls like them."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(Call("", [], list(args), future))
+        self._wake.set()
+        return future
+
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """The :class:`server.scripts.ScriptRunner` interface: one call, batched with everyone else's."""
         return await self.call(name, list(keys), list(args))
 
-    async def _run(self) -> None:
+    async def _run(self, conn: RespConnection) -> None:
         while True:
             await self._wake.wait()
-            self._wake.clear()
-            while self._queue:
-                batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-                await self._send(batch)
+            if not self._queue:
+                self._wake.clear()
+                continue
+            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
+            if not self._queue:
+                self._wake.clear()
+            await self._send(conn, batch)
 
-    async def _send(self, batch: list[Call]) -> None:
+    async def _send(self, conn: RespConnection, batch: list[Call]) -> None:
         self.batches += 1
         self.calls += len(batch)
         try:
-            await self._ensure_connected()
-            results = await self._pipeline(batch)
+            await self._ensure_connected(conn)
+            results = await self._pipeline(conn, batch)
             if any(_noscript(r) for r in results):
                 # the server restarted or was flushed: load the scripts again and retry just those calls
-                await self._load_scripts()
+                await self._load_scripts(conn)
                 retry = [i for i, r in enumerate(results) if _noscript(r)]
-                again = await self._pipeline([batch[i] for i in retry])
+                again = await self._pipeline(conn, [batch[i] for i in retry])
                 for i, result in zip(retry, again, strict=True):
                     results[i] = result
         except (OSError, ConnectionError, TimeoutError, RespError) as exc:
@@ -124,9 +141,11 @@ class ScriptWriter:
             else:
                 call.future.set_result(result)
 
-    async def _pipeline(self, batch: list[Call]) -> list[Any]:
-        return await self.conn.roundtrip([
-            pack("EVALSHA", self.shas[call.script], len(call.keys), *call.keys, *call.args) for call in batch
+    async def _pipeline(self, conn: RespConnection, batch: list[Call]) -> list[Any]:
+        return await conn.roundtrip([
+            pack("EVALSHA", self.shas[call.script], len(call.keys), *call.keys, *call.args) if call.script
+            else pack(*call.args)
+            for call in batch
         ])
 
 

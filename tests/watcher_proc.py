@@ -21,17 +21,11 @@ from server.settings import settings_from_mapping  # noqa: E402
 
 
 def die_at_first_ack() -> None:
-    original = consumer.ShardConsumer.process
+    async def ack(self, ids):  # noqa: ANN001, ANN202
+        print("KILLED", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    async def process(self, entries, now):  # noqa: ANN001, ANN202
-        async def xack(*_args, **_kwargs):  # noqa: ANN002, ANN003, ANN202
-            print("KILLED", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
-
-        self.redis.xack = xack
-        await original(self, entries, now)
-
-    consumer.ShardConsumer.process = process
+    consumer.ShardConsumer._ack = ack
 
 
 async def main() -> None:
