@@ -60,6 +60,16 @@ def consumer_metrics(metrics: Registry) -> dict[str, Counter]:
     return found
 
 
+_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "NOSCRIPT", "TRYAGAIN", "CLUSTERDOWN")
+
+
+def storage_trouble(exc: RedisError) -> bool:
+    """An outage worth retrying as it is (connection, timeout, a server not ready), not an error in the call."""
+    if isinstance(exc, ResponseError):
+        return str(exc).startswith(_TRANSIENT_REPLIES)
+    return True
+
+
 class EffectFailed(Exception):
     """Applying an event's effects failed for a reason other than storage: ``args`` = (event, traceback)."""
 
@@ -138,6 +148,8 @@ class ShardConsumer:
             acked = [seq for seqs in self.unacked.values() for seq in seqs]
             if acked:
                 await self._ack(acked)
+                for seq in acked:  # an entry that failed before and now went through
+                    self.failures.pop(seq, None)
         except BaseException:
             self._forget_unsaved()
             raise
@@ -269,13 +281,16 @@ class ShardConsumer:
         return True, evaluate(state, event, folded, self.settings, now)
 
     async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
-        """One tour's effects, in stream order."""
+        """One tour's effects, in stream order. Storage trouble stops the whole read (retried as it is); an
+        error reply that will come back every time (a script error) is charged to its own event alone."""
         for event, effects in planned:
             if effects:
                 try:
                     await self.applier.apply(event, effects, now)
-                except RedisError:
-                    raise
+                except RedisError as exc:
+                    if storage_trouble(exc):
+                        raise
+                    raise EffectFailed(event, traceback.format_exc()) from exc
                 except Exception as exc:
                     raise EffectFailed(event, traceback.format_exc()) from exc
 
@@ -288,7 +303,11 @@ class ShardConsumer:
             for tour_id, days in tours.items():
                 flat = [part for item in self.states[tour_id].to_fields(days).items() for part in item]
                 writes.append(self.writer.command("HSET", keys.state(self.shard, tour_id), *flat))
-            await asyncio.gather(*writes)
+            # every HSET settles before a failure is raised: none may land after the state is dropped and reloaded
+            outcomes = await asyncio.gather(*writes, return_exceptions=True)
+            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failed is not None:
+                raise failed
             return
         pipe = self.redis.pipeline(transaction=False)
         for tour_id, days in tours.items():

@@ -115,6 +115,10 @@ class ScriptWriter:
             await self._send(conn, batch)
 
     async def _send(self, conn: RespConnection, batch: list[Call]) -> None:
+        # a caller that gave up (cancelled: its lease lost, its flush failed) must not have its write land later
+        batch = [call for call in batch if not call.future.done()]
+        if not batch:
+            return
         self.batches += 1
         self.calls += len(batch)
         try:
@@ -132,6 +136,12 @@ class ScriptWriter:
             for call in batch:
                 if not call.future.done():
                     call.future.set_exception(StorageUnavailable(str(exc) or type(exc).__name__))
+            return
+        except Exception as exc:  # noqa: BLE001 - e.g. an argument that cannot be packed: the lane lives on
+            log.exception("writer batch failed")
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(exc)
             return
         for call, result in zip(batch, results, strict=True):
             if call.future.done():  # the waiting connection went away

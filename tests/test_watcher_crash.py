@@ -161,3 +161,38 @@ async def test_two_watchers_share_the_shards_and_each_alert_opens_once(app_facto
 
 async def _both_own(first: Watcher, second: Watcher) -> bool:
     return bool(first.owned) and bool(second.owned) and len(first.owned) + len(second.owned) == 16
+
+
+async def test_an_effect_that_always_fails_is_dead_lettered_alone(app_factory, redis_url, redis_client) -> None:
+    """An error reply that comes back every time (here WRONGTYPE: a route's complaint counts damaged by hand) is
+    charged to its own event: the shard's other tours are folded and acked meanwhile, and only it is
+    dead-lettered."""
+    import httpx
+
+    from tests.conftest import token, tour_doc
+
+    settings = make_settings(redis_url, {**FAST, "watcher": {**FAST["watcher"], "max_deliveries": 2}})
+    shard = keys.shard_of("T1", 16)
+    assert keys.shard_of("T16", 16) == shard
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        async with httpx.AsyncClient(base_url=base) as client:
+            resp = await client.put("/api/tours/T16", json={**tour_doc(), "route": "Damaged route"},
+                                    headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
+            assert resp.status_code == 200
+        await redis_client.set(keys.route_complaints("Damaged route"), "not a hash")
+        async with await phone(base, "traveller", "x", tours=("T16",)) as ws:
+            complaint = {**rating("c1", 2, comment="the meals were cold and the bus was dirty"), "tour_id": "T16"}
+            assert (await ask(ws, complaint, True))["type"] == "ack"
+        await send_bad_day(base)  # T1, same shard, after it
+        watcher = Watcher(settings, watcher_id="w1")
+        await watcher.start()
+        try:
+            await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
+            dead = await redis_client.xrange(keys.dead_letters(shard))
+        finally:
+            await watcher.stop()
+    assert len(dead) == 1 and b"WRONGTYPE" in dead[0][1][b"error"]
+    alerts = await active_alerts(redis_client)
+    assert Counter(a["kind"] for a in alerts if a["tour_id"] == "T1") == {"score_below_threshold": 1,
+                                                                          "urgent_complaint": 1}
