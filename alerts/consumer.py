@@ -26,6 +26,7 @@ from alerts.rules import evaluate
 from alerts.state import TourState
 from server import keys
 from server.metrics import Counter, Registry
+from server.scripts import script
 from server.settings import Settings
 from server.writer import ScriptWriter
 
@@ -68,6 +69,10 @@ def storage_trouble(exc: RedisError) -> bool:
     if isinstance(exc, ResponseError):
         return str(exc).startswith(_TRANSIENT_REPLIES)
     return True
+
+
+class LeaseLost(RedisError):
+    """The shard's lease is no longer ours: nothing more is saved or acked; the new owner redoes the work."""
 
 
 class EffectFailed(Exception):
@@ -295,31 +300,33 @@ class ShardConsumer:
                     raise EffectFailed(event, traceback.format_exc()) from exc
 
     async def _save(self, tours: dict[str, set[str]]) -> None:
-        """Each tour's meta and the days that changed: one hash per tour, all in one round trip."""
+        """Each tour's meta and the days that changed, one fenced step per tour (refused once the lease is gone),
+        all in one round trip; every write settles before a failure is raised, so none lands after a reload."""
         if not tours:
             return
-        if self.writer is not None:
-            writes = []
-            for tour_id, days in tours.items():
-                flat = [part for item in self.states[tour_id].to_fields(days).items() for part in item]
-                writes.append(self.writer.command("HSET", keys.state(self.shard, tour_id), *flat))
-            # every HSET settles before a failure is raised: none may land after the state is dropped and reloaded
-            outcomes = await asyncio.gather(*writes, return_exceptions=True)
-            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-            if failed is not None:
-                raise failed
-            return
-        pipe = self.redis.pipeline(transaction=False)
+        lease = keys.lease(self.shard)
+        calls = []
         for tour_id, days in tours.items():
-            pipe.hset(keys.state(self.shard, tour_id), mapping=self.states[tour_id].to_fields(days))
-        await pipe.execute()
+            flat = [part for item in self.states[tour_id].to_fields(days).items() for part in item]
+            calls.append(self._script("save_state", [lease, keys.state(self.shard, tour_id)], [self.consumer, *flat]))
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            raise failed
+        if any(int(o) != 1 for o in outcomes):
+            raise LeaseLost(f"shard {self.shard}: lease lost, states not saved")
 
     async def _ack(self, ids: list[bytes]) -> None:
-        """XACK, only ever after the states of those entries were saved."""
+        """XACK, only ever after the states of those entries were saved, and only while the lease is ours."""
+        acked = await self._script("ack_fenced", [keys.lease(self.shard), self.stream],
+                                   [self.consumer, keys.GROUP, *ids])
+        if int(acked) < 0:
+            raise LeaseLost(f"shard {self.shard}: lease lost, entries left for the new owner")
+
+    async def _script(self, name: str, script_keys: list[str], args: list[Any]) -> Any:
         if self.writer is not None:
-            await self.writer.command("XACK", self.stream, keys.GROUP, *ids)
-        else:
-            await self.redis.xack(self.stream, keys.GROUP, *ids)
+            return await self.writer.run(name, script_keys, args)
+        return await script(self.redis, name)(keys=script_keys, args=args)
 
     async def run(self, owns: asyncio.Event) -> None:
         """Loop while the lease is held (``owns`` set); errors back off and retry, never kill the loop."""

@@ -196,3 +196,37 @@ async def test_an_effect_that_always_fails_is_dead_lettered_alone(app_factory, r
     alerts = await active_alerts(redis_client)
     assert Counter(a["kind"] for a in alerts if a["tour_id"] == "T1") == {"score_below_threshold": 1,
                                                                           "urgent_complaint": 1}
+
+
+async def test_a_watcher_that_lost_its_lease_neither_saves_nor_acks(redis_url, redis_client) -> None:
+    """Fencing: once another watcher holds the shard, the old owner's late save and ack are refused."""
+    from alerts.applier import EffectApplier
+    from alerts.consumer import LeaseLost, ShardConsumer
+    from alerts.pool import PoolStore
+    from alerts.state import TourState
+    from alerts.store import AlertStore
+    from server.metrics import Registry
+
+    settings = make_settings(redis_url, FAST)
+    stream = keys.events(0)
+    await redis_client.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+    entry = await redis_client.xadd(stream, {"e": b"x"})
+    await redis_client.xreadgroup(keys.GROUP, "old", {stream: ">"})
+    applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings),
+                            PoolStore(redis_client, settings), Registry())
+    old = ShardConsumer(redis_client, settings, 0, "old", applier, Registry())
+    old.states["T1"] = TourState.new()
+    await redis_client.set(keys.lease(0), "new")  # the lease went to another watcher
+    for late in (old._save({"T1": set()}), old._ack([entry])):
+        try:
+            await late
+            raise AssertionError("a watcher without the lease wrote")
+        except LeaseLost:
+            pass
+    assert await redis_client.exists(keys.state(0, "T1")) == 0
+    assert (await redis_client.xpending(stream, keys.GROUP))["pending"] == 1
+    await redis_client.set(keys.lease(0), "old")  # while it holds the lease, both go through
+    await old._save({"T1": set()})
+    await old._ack([entry])
+    assert await redis_client.exists(keys.state(0, "T1")) == 1
+    assert (await redis_client.xpending(stream, keys.GROUP))["pending"] == 0
