@@ -31,7 +31,7 @@ from alerts.store import AlertStore
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.metrics import Registry
-from server.push import publish
+from server.push import dispatched, incident_push, publish
 from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
@@ -125,8 +125,7 @@ class EffectApplier:
 
     async def push_incident(self, tour_id: str, incident: dict[str, Any], token: str) -> None:
         push_id = f"incident:{token}"
-        await publish(self.runner, push_id, {"type": "incident", "tour_id": tour_id, "incident": incident,
-                                            "audience": "guides"})
+        await publish(self.runner, push_id, incident_push(tour_id, incident))
 
     async def pull(self, effect: PullResources, token: str, now: float) -> None:
         for kind in effect.kinds:
@@ -143,15 +142,15 @@ class EffectApplier:
                              "incident_id": effect.incident_id}),
                     f"{token}:{kind}", {}, now)
             else:
-                dispatched = {"incident_id": effect.incident_id, "dispatched": result.resource, "kind": kind,
-                              "region": result.region, "fallback": result.fallback, "shortfall": result.shortfall}
+                sent = dispatched(effect.incident_id, result.resource, result.region, fallback=result.fallback,
+                                  shortfall=result.shortfall)
                 # the incident's alert (if it has one) shows what was sent, and any shortfall (contract §7);
                 # before the guides' push, so whoever hears of the dispatch finds it on the alert too
                 await self.store.annotate(f"incident:{effect.incident_id}", {
-                    f"dispatched_{kind}": {key: dispatched[key] for key in ("dispatched", "region", "fallback")},
+                    f"dispatched_{kind}": {key: sent[key] for key in ("dispatched", "region", "fallback")},
                     f"shortfall_{kind}": result.shortfall,
                 }, f"{token}:{kind}:annotate", now)
-                await self.push_incident(effect.tour_id, dispatched, f"{token}:{kind}")
+                await self.push_incident(effect.tour_id, sent, f"{token}:{kind}")
 
     async def release(self, effect: ReleaseResources, token: str, now: float) -> None:
         outcome = await self.pool.release_detailed(effect.incident_id, effect.region, now)
@@ -160,10 +159,9 @@ class EffectApplier:
         for item in outcome.served:
             # a waiting incident got the freed resource: tell its guides
             tour_id = incident_tour(item.incident_id)
-            await self.push_incident(tour_id, {
-                "incident_id": item.incident_id, "dispatched": item.resource, "kind": item.resource.get("kind"),
-                "region": item.region, "fallback": False, "shortfall": item.shortfall,
-            }, f"{token}:served:{item.incident_id}:{item.request}")
+            await self.push_incident(tour_id, dispatched(item.incident_id, item.resource, item.region,
+                                                         fallback=False, shortfall=item.shortfall),
+                                     f"{token}:served:{item.incident_id}:{item.request}")
 
     async def count_complaint(self, effect: CountComplaint, now: float) -> None:
         flat = await self.runner.run(

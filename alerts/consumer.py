@@ -25,6 +25,7 @@ from alerts.fold import fold
 from alerts.rules import evaluate
 from alerts.state import TourState
 from server import keys
+from server.keys import parse_seq
 from server.metrics import Counter, Registry
 from server.scripts import script
 from server.settings import Settings
@@ -33,11 +34,6 @@ from server.writer import ScriptWriter
 log = logging.getLogger(__name__)
 
 Entry = tuple[bytes, dict[bytes, bytes]]
-
-
-def seq_key(seq: str) -> tuple[int, int]:
-    ms, _, n = seq.partition("-")
-    return int(ms), int(n or 0)
 
 
 def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
@@ -280,7 +276,7 @@ class ShardConsumer:
             subject = event.get("subject") or {}
             return False, [EscalateAlert(subject["alert_id"], int(subject["level"]))]
         state = self.states[tour_id]
-        if seq_key(event["seq"]) <= seq_key(state.last_seq):
+        if parse_seq(event["seq"]) <= parse_seq(state.last_seq):
             return False, []  # folded before a crash that came before its ack
         folded = fold(state, event, self.settings.rules)
         return True, evaluate(state, event, folded, self.settings, now)

@@ -13,6 +13,7 @@ from typing import Any
 
 from alerts.classify import COMPLAINT, classify_comment, urgent_matches
 from alerts.state import ComplaintTrack, DayAgg, IncidentState, RatingRecord, TourState
+from server.keys import parse_seq
 from server.settings import RuleSettings
 
 _DEFAULT_RULES = RuleSettings()
@@ -46,11 +47,6 @@ class Folded:
     breach: bool = False
 
 
-def seq_key(seq: str) -> tuple[int, int]:
-    ms, _, n = seq.partition("-")
-    return int(ms), int(n or 0)
-
-
 def fold(state: TourState, event: dict[str, Any], rules: RuleSettings | None = None) -> Folded:
     """Fold one event (it carries ``seq``) into ``state``; ``rules`` gives the urgent keywords."""
     kind = str(event.get("type"))
@@ -70,7 +66,7 @@ def _newer(new: RatingRecord, old: RatingRecord) -> bool:
     """A later `at` wins; on equal `at` the later arrival (stream order) wins."""
     if new.at != old.at:
         return new.at > old.at
-    return seq_key(new.seq) >= seq_key(old.seq)
+    return parse_seq(new.seq) >= parse_seq(old.seq)
 
 
 def _fold_rating(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:

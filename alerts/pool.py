@@ -39,7 +39,7 @@ from alerts.pool_model import (
     validate_resource,
 )
 from server import keys
-from server.scripts import RedisScripts, ScriptRunner
+from server.scripts import RedisScripts, ScriptRunner, as_text
 from server.settings import Settings
 
 __all__ = [
@@ -50,10 +50,6 @@ __all__ = [
 AUDIT_MAXLEN = 10_000
 # how many equally sized free resources a pull compares by distance
 TIE_LIMIT = 256
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
 
 class PoolStore:
     def __init__(self, redis: aioredis.Redis, settings: Settings, runner: ScriptRunner | None = None) -> None:
@@ -83,7 +79,7 @@ class PoolStore:
 
     async def region_of(self, resource_id: str) -> str | None:
         value = await self.redis.hget(keys.RESOURCE_INDEX, resource_id)
-        return _text(value) if value is not None else None
+        return as_text(value) if value is not None else None
 
     async def _locate(self, resource_id: str, region: str | None) -> str:
         check_id("resource_id", resource_id)
@@ -237,12 +233,12 @@ class PoolStore:
         if region is not None:
             regions = [region]
         else:
-            regions = sorted(_text(r) for r in await self.redis.smembers(keys.POOL_REGIONS))
+            regions = sorted(as_text(r) for r in await self.redis.smembers(keys.POOL_REGIONS))
         out: list[dict[str, Any]] = []
         for place in regions:
             if region_filter is not None and not region_filter(place):
                 continue
-            ids = sorted(_text(i) for i in await self.redis.smembers(keys.pool_all(place)))
+            ids = sorted(as_text(i) for i in await self.redis.smembers(keys.pool_all(place)))
             async with self.redis.pipeline(transaction=False) as pipe:
                 for rid in ids:
                     pipe.hgetall(keys.pool_resource(place, rid))

@@ -16,17 +16,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from alerts.clocks import iso
 from alerts.effects import UpsertAlert
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server import keys
-from server.scripts import RedisScripts, ScriptRunner
+from server.keys import parse_seq
+from server.scripts import RedisScripts, ScriptRunner, as_text
 from server.settings import Settings
 
 ACTIONS = ("ack", "resolve", "assign")
@@ -48,19 +49,6 @@ LIST_SCAN = 2000
 # how many alerts the index of every alert (by opening time) keeps
 ALL_BOUND = 100_000
 FX_TTL = 7 * 86400
-
-
-def iso(now: float) -> str:
-    """ISO 8601 UTC with a ``Z``, to the millisecond."""
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_seq(seq: str) -> tuple[int, int]:
-    """A stream id as a comparable pair; ValueError when it is not one."""
-    ms, sep, n = seq.partition("-")
-    if not ms.isdigit() or (sep and not n.isdigit()):
-        raise ValueError(f"not a stream id: {seq!r}")
-    return int(ms), int(n or 0)
 
 
 def next_status(action: str, status: str) -> str | None:
@@ -86,13 +74,9 @@ class ActResult:
     duplicate: bool = False
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
     """An applied marker ``opened|seq|json`` -> (opened, seq, alert); None for a step that changed nothing."""
-    text = _text(marker)
+    text = as_text(marker)
     if not text:
         return None
     opened, seq, body = text.split("|", 2)
@@ -125,7 +109,7 @@ class AlertStore:
         applied = _unmark(marker)
         assert applied is not None  # an upsert always changes something the first time
         opened, _seq, alert = applied
-        replayed = _text(outcome) == "replay"
+        replayed = as_text(outcome) == "replay"
         return UpsertResult(alert=alert, opened=opened, changed=not replayed, replayed=replayed)
 
     async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
@@ -178,7 +162,7 @@ class AlertStore:
         region = await self.redis.hget(keys.alert(alert_id), "region")
         if region is None:
             raise NotFound(f"no alert {alert_id!r}", field="alert_id")
-        if not regions_check(_text(region)):
+        if not regions_check(as_text(region)):
             raise Forbidden("this alert is outside your regions", field="alert_id")
         pairs: list[str] = []
         for (act, status), to in TRANSITIONS.items():
@@ -189,11 +173,11 @@ class AlertStore:
             "alert_act", keys=[keys.ALERT_CHANGES, marker_key],
             args=[*self._head(now, self.settings.storage.retention), alert_id, action, by, note or "",
                   assignee or "", "1" if token else "0", *pairs])
-        outcome = _text(reply[0])
+        outcome = as_text(reply[0])
         if outcome == "not_found":
             raise NotFound(f"no alert {alert_id!r}", field="alert_id")
         if outcome == "conflict":
-            next_status(action, _text(reply[1]))  # raises the Conflict that names the illegal transition
+            next_status(action, as_text(reply[1]))  # raises the Conflict that names the illegal transition
         if outcome == "noop":
             return ActResult(alert=json.loads(reply[1]), seq=None)
         applied = _unmark(reply[1])
@@ -238,7 +222,7 @@ class AlertStore:
         return [json.loads(entry) for entry in await self.redis.lrange(keys.alert_audit(alert_id), 0, -1)]
 
     async def regions(self) -> list[str]:
-        return sorted(_text(r) for r in await self.redis.smembers(keys.ALERT_REGIONS))
+        return sorted(as_text(r) for r in await self.redis.smembers(keys.ALERT_REGIONS))
 
     async def list(self, statuses: set[str], region_filter: Callable[[str], bool], region: str | None = None,
                    kind: str | None = None) -> list[dict[str, Any]]:
@@ -265,7 +249,7 @@ class AlertStore:
             # a region that appeared between the two reads could hold an alert older than the seq: read again
             if int(found[1]) == len(known):
                 alerts = sorted((json.loads(raw) for raw in found[2:]), key=lambda a: a["opened_at"])
-                return alerts, _text(found[0])
+                return alerts, as_text(found[0])
 
     async def changes_after(self, seq: str, limit: int) -> list[tuple[str, dict[str, Any]]] | None:
         """Up to ``limit`` changes after ``seq``, oldest first; None when some of them are no longer kept (or
@@ -278,13 +262,13 @@ class AlertStore:
                 info, entries = await pipe.execute()
             except ResponseError:  # no stream yet: nothing happened, nothing was dropped
                 return None if start > (0, 0) else []
-        last = parse_seq(_text(info.get("last-generated-id") or "0-0"))
+        last = parse_seq(as_text(info.get("last-generated-id") or "0-0"))
         if start > last:
             return None
         # we never XDEL, so entries are missing only when trimmed, and then only before the first one kept
         # (Valkey 8.1 leaves max-deleted-entry-id at 0-0 on trimming)
         trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
         first = info.get("first-entry")
-        if trimmed and start < last and (not first or start < parse_seq(_text(first[0]))):
+        if trimmed and start < last and (not first or start < parse_seq(as_text(first[0]))):
             return None
-        return [(_text(raw_seq), json.loads(fields[b"a"])) for raw_seq, fields in entries]
+        return [(as_text(raw_seq), json.loads(fields[b"a"])) for raw_seq, fields in entries]

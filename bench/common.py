@@ -21,6 +21,7 @@ import psutil
 import redis.asyncio as aioredis
 
 from server import keys
+from server.embedded import free_port
 from server.tokens import issue
 from server.tours import TourRegistry, validate_tour
 
@@ -68,11 +69,6 @@ def settings_doc(**watcher: Any) -> dict[str, Any]:
         doc["watcher"] = watcher
     return doc
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:  # in the child, between fork and exec

@@ -33,13 +33,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from alerts.store import AlertStore, parse_seq
+from alerts.store import AlertStore
 from guide_app_api import messages
 from guide_app_api.codec import decode, encode
 from guide_app_api.errors import BadFrame, Invalid, ProtocolError, RateLimited, Unavailable
 from guide_app_api.ratelimit import BadFrameWindow, TokenBucket
 from server import keys
 from server.auth import authenticate
+from server.keys import parse_seq
 from server.settings import Settings
 from server.tokens import Claims
 

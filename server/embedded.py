@@ -36,7 +36,7 @@ def server_binary() -> Path:
     return path
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -80,7 +80,7 @@ class EmbeddedRedis:
         redis_dir = self.data_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
         self.password = self._password()
-        self.port = self.port or _free_port()
+        self.port = self.port or free_port()
         args = [
             str(server_binary()),
             "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",

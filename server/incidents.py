@@ -23,7 +23,7 @@ from guide_app_api.scope import incident_tour
 from server import keys
 from server.auth import authenticate
 from server.http import error, json_body
-from server.push import publish
+from server.push import dispatched, incident_push, publish
 from server.scripts import RedisScripts, script
 from server.settings import Settings
 
@@ -112,11 +112,8 @@ async def release(request: Request) -> Response:
 async def tell_guides(redis: aioredis.Redis, push_id: str, incident_id: str, resource: dict[str, Any] | None,
                       region: str, *, fallback: bool, shortfall: int) -> None:
     """The push the watcher's pulls make too: the incident's guides hear what was dispatched (partner, contact)."""
-    kind = resource.get("kind") if resource else None
-    await publish(RedisScripts(redis), push_id, {
-        "type": "incident", "tour_id": incident_tour(incident_id), "audience": "guides",
-        "incident": {"incident_id": incident_id, "dispatched": resource, "kind": kind, "region": region,
-                     "fallback": fallback, "shortfall": shortfall}})
+    await publish(RedisScripts(redis), push_id, incident_push(
+        incident_tour(incident_id), dispatched(incident_id, resource, region, fallback=fallback, shortfall=shortfall)))
 
 
 async def _announce(request: Request, incident_id: str, region: str, kind: str, request_key: str,

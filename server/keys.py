@@ -90,6 +90,15 @@ def dead_letters(shard: int) -> str:
 
 
 GROUP = "watchers"
+
+
+def parse_seq(seq: str) -> tuple[int, int]:
+    """A stream id (``<ms>-<n>``, or ``<ms>``) as a comparable pair; ValueError when it is not one."""
+    ms, sep, n = seq.partition("-")
+    if not ms.isdigit() or (sep and not n.isdigit()):
+        raise ValueError(f"not a stream id: {seq!r}")
+    return int(ms), int(n or 0)
+
 WATCHERS = f"{PREFIX}:watchers"
 """Sorted set of live watcher ids by last heartbeat (how many share the shards)."""
 

@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from guide_app_api.endpoints import PhoneConnection
 from server import keys
+from server.keys import parse_seq
 from server.scripts import ScriptRunner
 
 log = logging.getLogger(__name__)
@@ -28,11 +29,6 @@ NOTICES_MAXLEN = 200_000
 CATCH_UP_LIMIT = 1000
 
 
-def parse_seq(seq: str) -> tuple[int, int]:
-    ms, _, n = seq.partition("-")
-    return int(ms), int(n or 0)
-
-
 async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> str:
     """Publish a push (``type`` notice or incident, with ``tour_id`` and ``audience``) once; returns its seq."""
     seq = await runner.run(
@@ -40,6 +36,18 @@ async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> s
         [json.dumps(push, ensure_ascii=False, separators=(",", ":")), PUSH_TTL, NOTICES_MAXLEN],
     )
     return seq.decode() if isinstance(seq, bytes) else str(seq)
+
+
+def incident_push(tour_id: str, incident: dict[str, Any]) -> dict[str, Any]:
+    """An incident change for the guides of its tour."""
+    return {"type": "incident", "tour_id": tour_id, "incident": incident, "audience": "guides"}
+
+
+def dispatched(incident_id: str, resource: dict[str, Any] | None, region: str, *, fallback: bool,
+               shortfall: int) -> dict[str, Any]:
+    """What the guides hear when the pool sends something for their incident (partner, contact in ``resource``)."""
+    return {"incident_id": incident_id, "dispatched": resource, "kind": resource.get("kind") if resource else None,
+            "region": region, "fallback": fallback, "shortfall": shortfall}
 
 
 def addressed_to(push: dict[str, Any], conn: PhoneConnection) -> bool:

@@ -16,6 +16,11 @@ from server.keys import SCRIPTS
 _bound: dict[tuple[int, str], AsyncScript] = {}
 
 
+def as_text(value: Any) -> str:
+    """A reply (bytes from hiredis) as text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def script(redis: Any, name: str) -> AsyncScript:
     key = (id(redis), name)
     bound = _bound.get(key)

@@ -11,9 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from alerts.effects import UpsertAlert
-from alerts.store import TRANSITIONS, AlertStore, next_status, parse_seq
+from alerts.store import TRANSITIONS, AlertStore, next_status
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server import keys
+from server.keys import parse_seq
 from server.settings import Settings, StorageSettings
 
 NOW = 1_800_000_000.0

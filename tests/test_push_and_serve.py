@@ -17,6 +17,7 @@ import msgpack
 import pytest
 from websockets.asyncio.client import connect
 
+from server.embedded import free_port
 from tests.conftest import SECRET, register_tour, token, tour_doc
 from tests.test_ingest_ws import ask, phone, rating, ws_url
 
@@ -117,12 +118,6 @@ async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory
     assert 'tourpulse_events_folded_total{type="rating"} 3' in text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode()}
     env.pop("REDIS_URL", None)
@@ -151,7 +146,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 
 
 async def test_serve_restart_on_the_same_data_dir_keeps_every_acked_event(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     first = _serve(tmp_path, port)
     try:

@@ -11,14 +11,14 @@ import sys
 
 import httpx
 
+from server.embedded import free_port
 from tests.conftest import SECRET
-from tests.test_push_and_serve import _free_port
 
 WAIT = 20.0
 
 
 async def test_the_watcher_process_serves_metrics_and_stops_on_sigterm(redis_url: str, tmp_path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "REDIS_URL": redis_url, "PORT": str(port), "TOURPULSE_SECRET": SECRET.decode(),
            "TOURPULSE_DATA_DIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, "-m", "alerts"], env=env, stdout=subprocess.DEVNULL,

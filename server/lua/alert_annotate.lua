@@ -8,9 +8,8 @@ local done = redis.call('GET', KEYS[2])
 if done then
   return {'replay', done}
 end
-local id = redis.call('GET', KEYS[3])
-local h = id and load(id)
-if not h or (h.status ~= 'open' and h.status ~= 'acknowledged') then
+local id, h = active(KEYS[3])
+if not id then
   return {'new', mark(KEYS[2], ARGV[5])}
 end
 local set = {'updated_at', ARGV[3]}

@@ -25,6 +25,16 @@ local function load(id)
   return h
 end
 
+-- The open or acknowledged alert a dedup key names: its id and record, or nil when there is none.
+local function active(dedup)
+  local id = redis.call('GET', dedup)
+  local h = id and load(id)
+  if h and (h.status == 'open' or h.status == 'acknowledged') then
+    return id, h
+  end
+  return nil
+end
+
 local function json_or_null(value)
   if value == nil then
     return 'null'

@@ -10,10 +10,9 @@ if done then
   return {'replay', done}
 end
 local now, severity = ARGV[3], ARGV[9]
-local id = redis.call('GET', KEYS[3])
-local h = id and load(id)
+local id, h = active(KEYS[3])
 local opened
-if h and (h.status == 'open' or h.status == 'acknowledged') then
+if id then
   opened = '0'
   local set = {'count', tonumber(h.count) + 1, 'updated_at', now, 'summary', ARGV[11]}
   if RANK[severity] > RANK[h.severity] then
