@@ -86,13 +86,14 @@ async def list_tours(request: Request) -> Response:
     region = request.query_params.get("region")
     tours = await request.app.state.tours.list(claims.sees_region)
     out = []
+    regions: dict[str, Any] = {}  # each region's alerts and pool, read once for all its tours
     for tour in tours:
         if region and tour.region != region:
             continue
         if active and not tour.start <= tour.local_today(now) <= tour.end:
             continue
         body = tour.to_dict()
-        body["live"] = await tour_live(request.app.state, tour, now)
+        body["live"] = await tour_live(request.app.state, tour, now, regions)
         out.append(body)
     return JSONResponse({"tours": out})
 

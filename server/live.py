@@ -45,14 +45,21 @@ def live_view(tour: Tour, state: TourState, now: float, attraction_sla: float,
     }
 
 
-async def tour_live(app_state: Any, tour: Tour, now: float) -> dict[str, Any]:
+async def tour_live(app_state: Any, tour: Tour, now: float,
+                    regions: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]] | None = None
+                    ) -> dict[str, Any]:
+    """``regions`` memoises each region's active alerts and pool within one request listing many tours."""
     settings = app_state.settings
     shard = keys.shard_of(tour.tour_id, settings.storage.shards)
     state = await load_state(app_state.redis, shard, tour.tour_id)
-    alerts = await app_state.alert_store.list({"open", "acknowledged"}, lambda r: r == tour.region,
-                                              tour.region, None)
+    regions = {} if regions is None else regions
+    if tour.region not in regions:
+        regions[tour.region] = (
+            await app_state.alert_store.list({"open", "acknowledged"}, lambda r: r == tour.region,
+                                             tour.region, None),
+            await app_state.pool.list(tour.region, None, None))
+    alerts, held = regions[tour.region]
     open_alerts = sum(1 for a in alerts if a.get("tour_id") == tour.tour_id)
-    held = await app_state.pool.list(tour.region, None, None)
     mine = set(state.incidents)
     resources = [{"resource_id": r["resource_id"], "kind": r["kind"], "partner": r.get("partner"),
                   "state": r["state"], "held_by": r.get("held_by")}

@@ -14,9 +14,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.pool import KINDS, PoolConflict, PoolInvalid, PoolNotFound, PoolStore
+from alerts.pool import KINDS, PoolError, PoolInvalid, PoolNotFound, PoolStore
 from server.auth import authenticate
 from server.http import error, json_body
+
+
+def pool_error(exc: PoolError) -> JSONResponse:
+    """A refused pool operation as the API's JSON error (400 invalid, 404 not_found, 409 conflict)."""
+    if isinstance(exc, PoolInvalid):
+        return error(400, "invalid", exc.message, exc.field)
+    if isinstance(exc, PoolNotFound):
+        return error(404, "not_found", str(exc))
+    return error(409, "conflict", str(exc))
 
 
 def _store(request: Request) -> PoolStore:
@@ -35,10 +44,8 @@ async def put_resource(request: Request) -> Response:
     body["resource_id"] = request.path_params["resource_id"]
     try:
         resource = await _store(request).put(body, time.time())
-    except PoolInvalid as exc:
-        return error(400, "invalid", exc.message, exc.field)
-    except PoolConflict as exc:
-        return error(409, "conflict", str(exc))
+    except PoolError as exc:
+        return pool_error(exc)
     return JSONResponse(resource)
 
 
@@ -48,12 +55,8 @@ async def delete_resource(request: Request) -> Response:
     region = request.query_params.get("region") or None
     try:
         await _store(request).retire(resource_id, region, time.time())
-    except PoolInvalid as exc:
-        return error(400, "invalid", exc.message, exc.field)
-    except PoolNotFound as exc:
-        return error(404, "not_found", str(exc))
-    except PoolConflict as exc:
-        return error(409, "conflict", str(exc))
+    except PoolError as exc:
+        return pool_error(exc)
     return JSONResponse({"resource_id": resource_id, "retired": True})
 
 
@@ -80,12 +83,8 @@ async def dispatch_resource(request: Request) -> Response:
         if region is None or not claims.sees_region(region):
             return error(404, "not_found", f"no resource {resource_id!r}")
         resource = await store.dispatch(resource_id, region, f"{claims.role}:{claims.sub}", time.time())
-    except PoolInvalid as exc:
-        return error(400, "invalid", exc.message, exc.field)
-    except PoolNotFound as exc:
-        return error(404, "not_found", str(exc))
-    except PoolConflict as exc:
-        return error(409, "conflict", str(exc))
+    except PoolError as exc:
+        return pool_error(exc)
     return JSONResponse(resource)
 
 

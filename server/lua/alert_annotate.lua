@@ -13,10 +13,7 @@ if not id then
   return {'new', mark(KEYS[2], ARGV[5])}
 end
 local set = {'updated_at', ARGV[3]}
-for i = 7, #ARGV, 2 do
-  set[#set + 1] = 'd:' .. ARGV[i]
-  set[#set + 1] = ARGV[i + 1]
-end
+add_details(set, 7)
 redis.call('HSET', alert_key(id), unpack(set))
 h = load(id)
 local seq = publish(KEYS[1], h, ARGV[2])

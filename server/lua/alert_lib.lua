@@ -35,6 +35,14 @@ local function active(dedup)
   return nil
 end
 
+-- Append the details given as ARGV name, JSON pairs from `first` on to an HSET argument list.
+local function add_details(set, first)
+  for i = first, #ARGV, 2 do
+    set[#set + 1] = 'd:' .. ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+  end
+end
+
 local function json_or_null(value)
   if value == nil then
     return 'null'

@@ -19,10 +19,7 @@ if id then
     set[#set + 1] = 'severity'
     set[#set + 1] = severity
   end
-  for i = 13, #ARGV, 2 do
-    set[#set + 1] = 'd:' .. ARGV[i]
-    set[#set + 1] = ARGV[i + 1]
-  end
+  add_details(set, 13)
   redis.call('HSET', alert_key(id), unpack(set))
 else
   opened = '1'
@@ -35,10 +32,7 @@ else
     set[#set + 1] = 'tour_id'
     set[#set + 1] = ARGV[12]
   end
-  for i = 13, #ARGV, 2 do
-    set[#set + 1] = 'd:' .. ARGV[i]
-    set[#set + 1] = ARGV[i + 1]
-  end
+  add_details(set, 13)
   redis.call('HSET', alert_key(id), unpack(set))
   redis.call('SET', KEYS[3], id)
   redis.call('SADD', active_key(region), id)
