@@ -92,7 +92,7 @@ class ShardConsumer:
         self.failures: dict[bytes, tuple[int, str]] = {}
         # folded and effects applied, state not yet saved / entries not yet acked: flushed together, at most
         # `flush` seconds later, so a busy tour's state is serialised once per flush rather than once per read
-        self.unsaved: dict[str, set[str]] = {}  # tour -> the days whose ratings changed (its meta always saves)
+        self.unsaved: set[str] = set()  # tours whose state changed (each state knows which of its fields)
         self.unacked: dict[str, list[bytes]] = {}
         self.last_flush = time.monotonic()
         self.folded = consumer_metrics(metrics)["folded"]
@@ -216,7 +216,7 @@ class ShardConsumer:
                 await self._dead_letter(raw_id, fields, traceback.format_exc())
         await self._load_states(list({e["tour_id"] for e in events if e.get("tour_id")}))
         plans: dict[str, list[tuple[dict[str, Any], list[Effect]]]] = {}
-        dirty: dict[str, set[str]] = {}
+        dirty: set[str] = set()
         failed_tours: set[str] = set()
         try:
             for event in events:
@@ -230,9 +230,7 @@ class ShardConsumer:
                     continue
                 plans.setdefault(tour_id, []).append((event, effects))
                 if changed:
-                    days = dirty.setdefault(tour_id, set())
-                    if event.get("type") == "rating":
-                        days.add(str(event["day"]))
+                    dirty.add(tour_id)
             tours = list(plans)
             outcomes = await asyncio.gather(*(self._apply(plans[t], now) for t in tours), return_exceptions=True)
             for tour_id, outcome in zip(tours, outcomes, strict=True):
@@ -248,13 +246,12 @@ class ShardConsumer:
                 self.states.pop(tour_id, None)
             self._forget_unsaved()
             raise
-        for tour_id, days in dirty.items():
-            self.unsaved.setdefault(tour_id, set()).update(days)
+        self.unsaved |= dirty
         for tour_id, planned in plans.items():
             self.unacked.setdefault(tour_id, []).extend(event["seq"].encode() for event, _ in planned)
 
     def _failed(self, event: dict[str, Any], tour_id: str, error: str, plans: dict[str, Any],
-                dirty: dict[str, set[str]], failed_tours: set[str]) -> None:
+                dirty: set[str], failed_tours: set[str]) -> None:
         """One event failed: its tour's state is dropped (reloaded on retry) and none of its events are acked,
         this read's or earlier ones'; the failure counts against that event alone."""
         log.warning("shard %s: event %s failed:\n%s", self.shard, event["seq"], error)
@@ -263,8 +260,8 @@ class ShardConsumer:
         failed_tours.add(tour_id)
         self.states.pop(tour_id, None)  # the fold may have half-happened
         plans.pop(tour_id, None)
-        dirty.pop(tour_id, None)
-        self.unsaved.pop(tour_id, None)
+        dirty.discard(tour_id)
+        self.unsaved.discard(tour_id)
         self.unacked.pop(tour_id, None)
         self.retry_pending = True
 
@@ -295,15 +292,16 @@ class ShardConsumer:
                 except Exception as exc:
                     raise EffectFailed(event, traceback.format_exc()) from exc
 
-    async def _save(self, tours: dict[str, set[str]]) -> None:
-        """Each tour's meta and the days that changed, one fenced step per tour (refused once the lease is gone),
-        all in one round trip; every write settles before a failure is raised, so none lands after a reload."""
+    async def _save(self, tours: set[str]) -> None:
+        """Each tour's meta and the records that changed, one fenced step per tour (refused once the lease is
+        gone), all in one round trip; every write settles before a failure is raised, so none lands after a
+        reload. A failed save drops the states (``_forget_unsaved``): what they had not written is folded again."""
         if not tours:
             return
         lease = keys.lease(self.shard)
         calls = []
-        for tour_id, days in tours.items():
-            flat = [part for item in self.states[tour_id].to_fields(days).items() for part in item]
+        for tour_id in tours:
+            flat = [part for item in self.states[tour_id].take_changes().items() for part in item]
             calls.append(self._script("save_state", [lease, keys.state(self.shard, tour_id)], [self.consumer, *flat]))
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         failed = next((o for o in outcomes if isinstance(o, BaseException)), None)

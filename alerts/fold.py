@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.classify import COMPLAINT, classify_comment, urgent_matches
-from alerts.state import ComplaintTrack, DayAgg, IncidentState, RatingRecord, TourState
+from alerts.state import ComplaintTrack, IncidentState, RatingRecord, TourState
 from server.keys import parse_seq
 from server.settings import RuleSettings
 
@@ -81,16 +81,12 @@ def _fold_rating(state: TourState, event: dict[str, Any], rules: RuleSettings) -
                           aspects=event.get("aspects"), nps=event.get("nps"), comment=comment,
                           comment_class=comment_class, urgent=urgent)
     folded = Folded("rating", day=day, rating=record)
-    ratings = state.days.setdefault(day, {})
-    agg = state.aggs.setdefault(day, DayAgg())
-    previous = ratings.get(traveller)
+    ratings = state.days.get(day)
+    previous = ratings.get(traveller) if ratings is not None else None
     if previous is not None and not _newer(record, previous):
         folded.stale = True  # an offline phone's older rating: feedback still, but not the day's score
     else:
-        if previous is not None:
-            agg.remove(previous)
-        ratings[traveller] = record
-        agg.add(record)
+        state.put_rating(day, traveller, record)
         folded.previous = previous
         folded.changed = True
     _track_rating_complaint(state, event, record, traveller, day, folded)
@@ -125,8 +121,8 @@ def _track_rating_complaint(state: TourState, event: dict[str, Any], record: Rat
     folded.complaint_key = key
     if key in state.complaints:
         return  # an open complaint re-fired: its clocks keep running from when it opened
-    state.complaints[key] = ComplaintTrack(kind=kind, opened_at=record.at, traveller=traveller, day=day,
-                                           reopens=latest_key if kind == "urgent" and closed_before else None)
+    state.put_complaint(key, ComplaintTrack(kind=kind, opened_at=record.at, traveller=traveller, day=day,
+                                            reopens=latest_key if kind == "urgent" and closed_before else None))
     folded.complaint_new = True
     if kind == "urgent":
         state.urgent_latest[traveller] = key
@@ -147,7 +143,7 @@ def _fold_incident(state: TourState, event: dict[str, Any], rules: RuleSettings)
     folded.changed = folded.incident_new = True
     if incident.kind == "complaint":
         key = f"complaint:{incident_id}"
-        state.complaints[key] = ComplaintTrack(kind="normal", opened_at=incident.opened_at)
+        state.put_complaint(key, ComplaintTrack(kind="normal", opened_at=incident.opened_at))
         folded.complaint_key, folded.complaint_new = key, True
     return folded
 
@@ -179,6 +175,7 @@ def _fold_incident_update(state: TourState, event: dict[str, Any], rules: RuleSe
                 track.solved_at = at
                 track.resolved_note = event.get("note") or "incident resolved"
                 folded.solved_key = f"complaint:{incident_id}"
+                state.complaint_changed(folded.solved_key)
     return folded
 
 
@@ -195,6 +192,7 @@ def _fold_alert_action(state: TourState, event: dict[str, Any], rules: RuleSetti
     track.solved_at, track.resolved_note = at, note
     if track.kind == "urgent":
         track.followed_up_at = at  # the rules send the follow-up now, with this event
+    state.complaint_changed(key)
     folded.changed, folded.solved_key = True, key
     return folded
 

@@ -39,12 +39,17 @@ def _rating(state: TourState, event: dict[str, Any], folded: Folded, settings: S
     out: list[Effect] = []
     day = folded.day or ""
     agg = state.aggs.get(day)
-    # a stale rating did not move the day's scores, so it cannot fire a score rule; the full statistics are
-    # computed only for a day with enough ratings (the running sums make that test free)
-    if folded.changed and agg is not None and agg.n >= settings.rules.min_ratings:
-        stats = day_stats(state, day)
-        out.extend(score_below_threshold(state, event, day, stats, settings))
-        out.extend(score_drop(state, event, day, stats, settings))
+    # a stale rating did not move the day's scores, so it cannot fire a score rule; whether one fires depends on
+    # the means alone (free from the running sums), so the full statistics are computed only when one does
+    rules = settings.rules
+    if folded.changed and agg is not None and agg.n >= rules.min_ratings:
+        mean = agg.total / agg.n
+        previous = state.previous_day(day, rules.min_ratings)
+        dropped = previous is not None and _dropped(state.aggs[previous].mean, mean, rules.drop_delta)
+        if mean < rules.score_threshold or dropped:
+            stats = day_stats(state, day)
+            out.extend(score_below_threshold(state, event, day, stats, settings))
+            out.extend(score_drop(state, event, day, stats, settings))
     out.extend(complaint_effects(state, event, folded, settings))
     out.extend(praise_effects(state, event, folded))
     return out
@@ -81,13 +86,12 @@ def score_drop(state: TourState, event: dict[str, Any], day: str, stats: DayStat
     rules = settings.rules
     if stats.count < rules.min_ratings or stats.mean is None:
         return []
-    earlier = [d for d, agg in state.aggs.items() if d < day and agg.n >= rules.min_ratings]
-    if not earlier:
+    previous_day = state.previous_day(day, rules.min_ratings)
+    if previous_day is None:
         return []
-    previous_day = max(earlier)  # ISO dates sort as strings: the most recent earlier day with enough ratings
     previous_mean = state.aggs[previous_day].mean or 0.0
     delta = previous_mean - stats.mean
-    if delta < rules.drop_delta - 1e-9:  # float sums: 4.333... - 3.333... must count as a drop of 1.0
+    if not _dropped(previous_mean, stats.mean, rules.drop_delta):
         return []
     tour_id = str(event["tour_id"])
     return [UpsertAlert(
@@ -96,6 +100,11 @@ def score_drop(state: TourState, event: dict[str, Any], day: str, stats: DayStat
         summary=f"{tour_id} {day}: mean {stats.mean:.2f}, down {delta:.2f} from {previous_day}",
         details={"day": day, "previous_day": previous_day, "mean": round(stats.mean, 2),
                  "previous_mean": round(previous_mean, 2), "delta": round(delta, 2), "count": stats.count})]
+
+
+def _dropped(previous_mean: float | None, mean: float, drop_delta: float) -> bool:
+    # float sums: 4.333... - 3.333... must count as a drop of 1.0
+    return (previous_mean or 0.0) - mean >= drop_delta - 1e-9
 
 
 def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,

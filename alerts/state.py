@@ -1,14 +1,16 @@
 """One tour's folded state: its registration, ratings per tour-day, incidents and tracked complaints.
 
-The consumer keeps one ``TourState`` per tour while it holds the tour's shard and saves it (``to_fields``)
-after each batch. Ratings are kept one per traveller per tour-day; each day also keeps running sums
-(``DayAgg``) so a rating costs O(1) however many travellers rated before it. The sums are derived data:
-they are not saved but rebuilt from the ratings on load, so they can never drift from what they summarise.
+The consumer keeps one ``TourState`` per tour while it holds the tour's shard and saves what changed
+(``take_changes``) at each flush: one hash field per rating and per complaint track, so a save costs what the
+batch changed, not the size of the trip. Ratings are kept one per traveller per tour-day; each day also keeps
+running sums (``DayAgg``) so a rating costs O(1) however many travellers rated before it. The sums are derived
+data: they are not saved but rebuilt from the ratings on load, so they can never drift from what they summarise.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +20,7 @@ import msgpack
 from alerts.clocks import iso
 from alerts.stats import below_probability, upper_bound
 
-VERSION = 1
+VERSION = 2  # 1 kept a day's ratings, and all complaints, in one field each
 
 NPS_PROMOTER = 9  # 9-10 promoters, 7-8 passives, 0-6 detractors: the usual Net Promoter buckets
 NPS_PASSIVE = 7
@@ -187,34 +189,70 @@ class TourState:
     complaints: dict[str, ComplaintTrack] = field(default_factory=dict)
     # traveller -> dedup key of their latest urgent complaint (to tell a re-opened complaint from a first one)
     urgent_latest: dict[str, str] = field(default_factory=dict)
-    aggs: dict[str, DayAgg] = field(default_factory=dict)  # derived from `days`; not saved
+    # derived from `days` and not saved: running sums per day, and the days in order
+    aggs: dict[str, DayAgg] = field(default_factory=dict)
+    day_order: list[str] = field(default_factory=list)
+    # the rating and complaint fields changed since the last save (`take_changes`); not part of the state
+    touched: set[str] = field(default_factory=set, compare=False)
 
     @classmethod
     def new(cls) -> TourState:
         return cls()
 
-    def to_bytes(self) -> bytes:
-        doc = {
-            "v": VERSION, "tour": self.tour, "last": self.last_seq,
-            "days": {day: {who: r.pack() for who, r in ratings.items()}
-                     for day, ratings in self.days.items()},
-            "inc": {iid: inc.pack() for iid, inc in self.incidents.items()},
-            "cmp": {key: track.pack() for key, track in self.complaints.items()},
-            "ul": self.urgent_latest,
-        }
-        return msgpack.packb(doc, use_bin_type=True)
+    # --- the fold's writes: each marks its field for the next save ------------------------------------------
+    def put_rating(self, day: str, traveller: str, record: RatingRecord) -> None:
+        """``record`` becomes the traveller's rating of ``day``, and the day's sums follow."""
+        ratings = self.days.get(day)
+        if ratings is None:
+            ratings = self.days[day] = {}
+            self.aggs[day] = DayAgg()
+            insort(self.day_order, day)
+        agg = self.aggs[day]
+        previous = ratings.get(traveller)
+        if previous is not None:
+            agg.remove(previous)
+        ratings[traveller] = record
+        agg.add(record)
+        self.touched.add(f"r:{day}:{traveller}")
 
-    def to_fields(self, days: Iterable[str] | None = None) -> dict[str, bytes]:
-        """The state as hash fields: ``m`` (everything but the ratings) and one ``d:<day>`` per day, so a save
-        writes only the days that changed (``days``; every day when None) instead of the whole trip."""
+    def put_complaint(self, key: str, track: ComplaintTrack) -> None:
+        self.complaints[key] = track
+        self.touched.add(f"c:{key}")
+
+    def complaint_changed(self, key: str) -> None:
+        self.touched.add(f"c:{key}")
+
+    def previous_day(self, day: str, min_ratings: int) -> str | None:
+        """The most recent day before ``day`` with at least ``min_ratings`` ratings (ISO dates sort as text)."""
+        for index in range(bisect_left(self.day_order, day) - 1, -1, -1):
+            earlier = self.day_order[index]
+            if self.aggs[earlier].n >= min_ratings:
+                return earlier
+        return None
+
+    # --- storage: one hash per tour -------------------------------------------------------------------------
+    def to_fields(self, names: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The state as hash fields: ``m`` (registration, last seq, incidents), ``r:<day>:<traveller>`` per rating
+        and ``c:<dedup key>`` per complaint track; ``names`` limits the records to those (all when None), so a
+        save writes what changed, not the whole trip."""
         meta = {"v": VERSION, "tour": self.tour, "last": self.last_seq,
-                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()},
-                "cmp": {key: track.pack() for key, track in self.complaints.items()}, "ul": self.urgent_latest}
+                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest}
         fields = {"m": msgpack.packb(meta, use_bin_type=True)}
-        for day in self.days if days is None else days:
-            ratings = self.days.get(day)
-            if ratings is not None:
-                fields[f"d:{day}"] = msgpack.packb({who: r.pack() for who, r in ratings.items()}, use_bin_type=True)
+        if names is None:
+            names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
+            names += [f"c:{key}" for key in self.complaints]
+        for name in names:
+            if name[0] == "r":
+                _, day, who = name.split(":", 2)
+                fields[name] = msgpack.packb(self.days[day][who].pack(), use_bin_type=True)
+            else:
+                fields[name] = msgpack.packb(self.complaints[name[2:]].pack(), use_bin_type=True)
+        return fields
+
+    def take_changes(self) -> dict[str, bytes]:
+        """The fields to save now: ``m`` and every record changed since the last call."""
+        fields = self.to_fields(self.touched)
+        self.touched.clear()
         return fields
 
     @classmethod
@@ -224,25 +262,30 @@ class TourState:
         if "m" not in text:
             return cls.new()
         meta = msgpack.unpackb(text["m"], raw=False, strict_map_key=False)
-        days = {name[2:]: msgpack.unpackb(blob, raw=False, strict_map_key=False)
-                for name, blob in text.items() if name.startswith("d:")}
-        return cls.from_bytes(msgpack.packb({**meta, "days": days}, use_bin_type=True))
-
-    @classmethod
-    def from_bytes(cls, blob: bytes) -> TourState:
-        doc = msgpack.unpackb(blob, raw=False, strict_map_key=False)
-        version = doc.get("v") if isinstance(doc, dict) else None
-        if version != VERSION:
+        version = meta.get("v") if isinstance(meta, dict) else None
+        if version not in (1, VERSION):
             raise ValueError(f"unsupported tour state version: {version!r}")
-        state = cls(tour=doc["tour"], last_seq=doc["last"], urgent_latest=dict(doc["ul"]))
-        for day, ratings in doc["days"].items():
-            records = {who: RatingRecord.unpack(row) for who, row in ratings.items()}
-            state.days[day] = records
+        state = cls(tour=meta["tour"], last_seq=meta["last"], urgent_latest=dict(meta["ul"]))
+        state.incidents = {iid: IncidentState.unpack(row) for iid, row in meta["inc"].items()}
+        if version == 1:  # a day per field, complaints in the meta: read, and written anew at the next save
+            for name, blob in text.items():
+                if name.startswith("d:"):
+                    rows = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+                    state.days[name[2:]] = {who: RatingRecord.unpack(row) for who, row in rows.items()}
+            state.complaints = {key: ComplaintTrack.unpack(row) for key, row in meta["cmp"].items()}
+            state.touched = {f"r:{day}:{who}" for day, ratings in state.days.items() for who in ratings}
+            state.touched |= {f"c:{key}" for key in state.complaints}
+        for name, blob in text.items():
+            if name.startswith("r:"):
+                _, day, who = name.split(":", 2)
+                state.days.setdefault(day, {})[who] = RatingRecord.unpack(msgpack.unpackb(blob, raw=False))
+            elif name.startswith("c:"):
+                state.complaints[name[2:]] = ComplaintTrack.unpack(msgpack.unpackb(blob, raw=False))
+        state.day_order = sorted(state.days)
+        for day in state.day_order:
             agg = state.aggs[day] = DayAgg()
-            for record in records.values():
+            for record in state.days[day].values():
                 agg.add(record)
-        state.incidents = {iid: IncidentState.unpack(row) for iid, row in doc["inc"].items()}
-        state.complaints = {key: ComplaintTrack.unpack(row) for key, row in doc["cmp"].items()}
         return state
 
 

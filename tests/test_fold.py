@@ -171,16 +171,49 @@ def test_state_roundtrips_through_bytes() -> None:
           "summary": "closed", "needs": ["guide"], "travellers_affected": 12,
           "location": {"lat": 1.5, "lon": 2.5}})
     feed({"type": "incident_update", "incident_id": "i1", "alternatives": ["x", "y", "z"]})
-    blob = feed.state.to_bytes()
-    back = TourState.from_bytes(blob)
+    fields = feed.state.to_fields()
+    back = TourState.from_fields(fields)
     assert back == feed.state  # the running sums are rebuilt, equal to the ones folded incrementally
-    assert back.to_bytes() == blob
+    assert back.to_fields() == fields
     assert day_stats(back, DAY) == day_stats(feed.state, DAY)
 
 
 def test_new_state_roundtrips_and_a_foreign_version_fails() -> None:
-    assert TourState.from_bytes(TourState.new().to_bytes()) == TourState.new()
+    assert TourState.from_fields(TourState.new().to_fields()) == TourState.new()
+    assert TourState.from_fields({}) == TourState.new()
     import msgpack
 
     with pytest.raises(ValueError, match="version"):
-        TourState.from_bytes(msgpack.packb({"v": 99}))
+        TourState.from_fields({b"m": msgpack.packb({"v": 99})})
+
+
+def test_a_save_writes_only_the_records_that_changed() -> None:
+    feed = Feed()
+    for who in ("a", "b", "c"):
+        feed.rate(who, 5)
+    feed.state.take_changes()
+    feed.rate("b", 2, comment="the bus was dirty and late", day="2025-05-13")
+    changed = feed.state.take_changes()
+    assert set(changed) == {"m", "r:2025-05-13:b", "c:complaint:T1:2025-05-13:b"}
+    assert set(feed.state.take_changes()) == {"m"}  # nothing since: only the meta (last seq) is written
+    # what the saves wrote, merged as the hash merges them, is the whole state
+    merged = {**feed.state.to_fields(["r:2025-05-12:a", "r:2025-05-12:b", "r:2025-05-12:c"]), **changed}
+    assert TourState.from_fields(merged) == feed.state
+
+
+def test_a_version_1_state_is_read_and_written_anew_at_the_next_save() -> None:
+    import msgpack
+
+    feed = Feed()
+    feed.rate("a", 1, comment="I was injured on the bus")
+    feed.rate("b", 4, day="2025-05-13")
+    state = feed.state
+    meta = {"v": 1, "tour": state.tour, "last": state.last_seq, "inc": {}, "ul": state.urgent_latest,
+            "cmp": {key: track.pack() for key, track in state.complaints.items()}}
+    v1 = {b"m": msgpack.packb(meta), **{f"d:{day}".encode(): msgpack.packb({w: r.pack() for w, r in rs.items()})
+                                        for day, rs in state.days.items()}}
+    back = TourState.from_fields(v1)
+    assert back == state
+    rewritten = back.take_changes()
+    assert set(rewritten) == set(state.to_fields())  # every record, in the new layout
+    assert TourState.from_fields({**v1, **rewritten}) == state

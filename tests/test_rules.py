@@ -421,11 +421,11 @@ def test_prompt_deadline(day: str, late_by: float, sent: bool, next_day: str | N
 def test_replay_from_a_saved_state_gives_the_same_effects() -> None:
     tour = Tour()
     tour.rate_all([3, 3])
-    saved = tour.state.to_bytes()
+    saved = tour.state.to_fields()
     event = {"type": "rating", "tour_id": "T1", "traveller": "p9", "day": DAY1, "score": 1,
              "comment": "injured", "at": T0 + 50, "seq": "5000-0"}
     first = evaluate(tour.state, event, fold(tour.state, dict(event)), tour.settings, T0 + 60)
-    restored = TourState.from_bytes(saved)
+    restored = TourState.from_fields(saved)
     second = evaluate(restored, event, fold(restored, dict(event)), tour.settings, T0 + 60)
     assert first == second
     assert {type(e).__name__ for e in first} >= {"UpsertAlert", "SetDeadline"}
