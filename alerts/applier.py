@@ -6,8 +6,10 @@ again from the saved state, gets the same effects, and every step here then chan
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import msgpack
@@ -38,6 +40,10 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 FX_TTL = 7 * 86400
+# one script call each (an upsert's escalation clocks follow it, on keys of their own): a tour's run of these
+# goes out pipelined on one writer lane, which keeps their order; any other effect (several dependent calls)
+# waits for the ones before it and runs alone
+SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged)
 HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
@@ -61,9 +67,13 @@ class EffectApplier:
         return keys.shard_of(tour_id, self.settings.storage.shards)
 
     async def apply(self, event: dict[str, Any], effects: list[Effect], now: float) -> None:
-        seq = event["seq"]
+        """An event's effects one after the other (the consumer pipelines them instead: ``apply_one``)."""
         for index, effect in enumerate(effects):
-            await self._apply_one(effect, f"{event.get('tour_id')}:{seq}:{index}", event, now)
+            await self.apply_one(effect, index, event, now)
+
+    def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[None]:
+        """The step of an event's ``index``-th effect, idempotent by a token naming both."""
+        return self._apply_one(effect, f"{event.get('tour_id')}:{event['seq']}:{index}", event, now)
 
     async def _apply_one(self, effect: Effect, token: str, event: dict[str, Any], now: float) -> None:
         match effect:
@@ -106,10 +116,10 @@ class EffectApplier:
     async def arm_escalation(self, alert: dict[str, Any], now: float) -> None:
         """The ack clocks of a newly opened alert: each level fires unless it was acknowledged by then."""
         home = alert.get("tour_id") or f"region:{alert['region']}"
-        for level, after in enumerate(self.settings.sla.ack_escalation, start=1):
-            await self.set_deadline(SetDeadline(
-                deadline_id=f"esc:{alert['alert_id']}:{level}", due=now + after, kind="escalation",
-                tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
+        await asyncio.gather(*(self.set_deadline(SetDeadline(
+            deadline_id=f"esc:{alert['alert_id']}:{level}", due=now + after, kind="escalation",
+            tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
+            for level, after in enumerate(self.settings.sla.ack_escalation, start=1)))
 
     async def set_deadline(self, effect: SetDeadline) -> None:
         shard = self._shard(effect.tour_id)

@@ -13,13 +13,14 @@ import asyncio
 import logging
 import time
 import traceback
+import zlib
 from typing import Any
 
 import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.applier import EffectApplier
+from alerts.applier import SINGLE_STEP, EffectApplier
 from alerts.effects import Effect, EscalateAlert
 from alerts.fold import fold
 from alerts.rules import evaluate
@@ -29,7 +30,7 @@ from server.keys import parse_seq
 from server.metrics import Counter, Registry
 from server.scripts import script
 from server.settings import Settings
-from server.writer import ScriptWriter
+from server.writer import LANE, ScriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -279,18 +280,38 @@ class ShardConsumer:
         return True, evaluate(state, event, folded, self.settings, now)
 
     async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
-        """One tour's effects, in stream order. Storage trouble stops the whole read (retried as it is); an
-        error reply that will come back every time (a script error) is charged to its own event alone."""
+        """One tour's effects, in stream order, without a round trip each: the tour is pinned to one writer
+        lane, which sends calls in the order they were queued, so a run of single-step effects is queued at once
+        and awaited together; a multi-step effect (a pool pull) first waits for those before it.
+
+        Storage trouble stops the whole read (retried as it is); an error reply that will come back every time
+        (a script error) is charged to its own event alone. Effects of later events may then have landed
+        already: every step is idempotent, so the retry finds them done."""
+        LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
+        running: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         for event, effects in planned:
-            if effects:
-                try:
-                    await self.applier.apply(event, effects, now)
-                except RedisError as exc:
-                    if storage_trouble(exc):
-                        raise
-                    raise EffectFailed(event, traceback.format_exc()) from exc
-                except Exception as exc:
-                    raise EffectFailed(event, traceback.format_exc()) from exc
+            for index, effect in enumerate(effects):
+                if isinstance(effect, SINGLE_STEP):
+                    running.append((event, asyncio.ensure_future(self.applier.apply_one(effect, index, event, now))))
+                    continue
+                await self._settle(running)  # a multi-step effect: after the ones before it, and alone
+                running = [(event, asyncio.ensure_future(self.applier.apply_one(effect, index, event, now)))]
+                await self._settle(running)
+                running = []
+        await self._settle(running)
+
+    @staticmethod
+    async def _settle(running: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        outcomes = await asyncio.gather(*(step for _, step in running), return_exceptions=True)
+        failures = [(event, o) for (event, _), o in zip(running, outcomes, strict=True) if isinstance(o, BaseException)]
+        for _event, failure in failures:
+            if isinstance(failure, asyncio.CancelledError) or (isinstance(failure, RedisError)
+                                                                 and storage_trouble(failure)):
+                raise failure
+        if failures:
+            event, failure = failures[0]
+            error = "".join(traceback.format_exception(failure))
+            raise EffectFailed(event, error) from failure
 
     async def _save(self, tours: set[str]) -> None:
         """Each tour's meta and the records that changed, one fenced step per tour (refused once the lease is

@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,6 +29,12 @@ class StorageUnavailable(RedisConnectionError):
     """Redis could not be reached; nothing was stored."""
 
 
+# The lane of the calls made in this context (a task and the tasks it starts): calls on one lane reach Redis in
+# the order they were queued, so a caller that must keep an order (one tour's effects) pins itself to a lane
+# and may queue many calls without awaiting each. None: any lane.
+LANE: ContextVar[int | None] = ContextVar("writer_lane", default=None)
+
+
 class Call:
     __slots__ = ("script", "keys", "args", "future")
 
@@ -35,16 +42,26 @@ class Call:
         self.script, self.keys, self.args, self.future = script, keys, args, future
 
 
+class _Lane:
+    __slots__ = ("conn", "queue", "wake")
+
+    def __init__(self, url: str) -> None:
+        self.conn = RespConnection(url)
+        self.queue: deque[Call] = deque()
+        self.wake = asyncio.Event()
+
+
 class ScriptWriter:
     """``lanes`` connections each carry one batch at a time: with two, one batch is built and sent while Redis
-    runs the other (the watcher's effects are Lua-heavy); each caller still awaits its own result, in order."""
+    runs the other (the watcher's effects are Lua-heavy). Each lane sends its calls in the order they were
+    queued (:data:`LANE` pins a caller to one); each caller awaits its own result."""
 
     def __init__(self, url: str, max_batch: int = 256, lanes: int = 1) -> None:
-        self.conns = [RespConnection(url) for _ in range(lanes)]
+        self.lanes = [_Lane(url) for _ in range(lanes)]
+        self.conns = [lane.conn for lane in self.lanes]
         self.max_batch = max_batch
         self.shas: dict[str, bytes] = {}
-        self._queue: deque[Call] = deque()
-        self._wake = asyncio.Event()
+        self._next = 0  # the lane of the next unpinned call: round robin
         self._tasks: list[asyncio.Task[None]] = []
         self.batches = 0
         self.calls = 0
@@ -52,8 +69,8 @@ class ScriptWriter:
     async def start(self) -> None:
         for conn in self.conns:
             await self._ensure_connected(conn)
-        self._tasks = [asyncio.create_task(self._run(conn), name=f"script-writer-{n}")
-                       for n, conn in enumerate(self.conns)]
+        self._tasks = [asyncio.create_task(self._run(lane), name=f"script-writer-{n}")
+                       for n, lane in enumerate(self.lanes)]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -64,10 +81,11 @@ class ScriptWriter:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
-        while self._queue:
-            call = self._queue.popleft()
-            if not call.future.done():
-                call.future.set_exception(StorageUnavailable("shutting down"))
+        for lane in self.lanes:
+            while lane.queue:
+                call = lane.queue.popleft()
+                if not call.future.done():
+                    call.future.set_exception(StorageUnavailable("shutting down"))
         for conn in self.conns:
             await conn.close()
 
@@ -87,32 +105,36 @@ class ScriptWriter:
 
     def call(self, script: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call; the future resolves to its result or raises StorageUnavailable."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(Call(script, keys, args, future))
-        self._wake.set()
-        return future
+        return self._queue(Call(script, keys, args, asyncio.get_running_loop().create_future()))
 
     def command(self, *args: bytes | str | int | float) -> asyncio.Future[Any]:
         """Queue one plain command (``HSET``, ``XACK``...), batched with the script calls like them."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(Call("", [], list(args), future))
-        self._wake.set()
-        return future
+        return self._queue(Call("", [], list(args), asyncio.get_running_loop().create_future()))
+
+    def _queue(self, call: Call) -> asyncio.Future[Any]:
+        pinned = LANE.get()
+        if pinned is None:
+            pinned = self._next = (self._next + 1) % len(self.lanes)
+        lane = self.lanes[pinned % len(self.lanes)]
+        lane.queue.append(call)
+        lane.wake.set()
+        return call.future
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """The :class:`server.scripts.ScriptRunner` interface: one call, batched with everyone else's."""
         return await self.call(name, list(keys), list(args))
 
-    async def _run(self, conn: RespConnection) -> None:
+    async def _run(self, lane: _Lane) -> None:
+        queue = lane.queue
         while True:
-            await self._wake.wait()
-            if not self._queue:
-                self._wake.clear()
+            await lane.wake.wait()
+            if not queue:
+                lane.wake.clear()
                 continue
-            batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
-            if not self._queue:
-                self._wake.clear()
-            await self._send(conn, batch)
+            batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
+            if not queue:
+                lane.wake.clear()
+            await self._send(lane.conn, batch)
 
     async def _send(self, conn: RespConnection, batch: list[Call]) -> None:
         # a caller that gave up (cancelled: its lease lost, its flush failed) must not have its write land later

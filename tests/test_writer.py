@@ -1,0 +1,52 @@
+"""The pipelined writer: calls pinned to a lane reach Redis in the order they were queued, however many are in
+flight on however many lanes; each caller gets its own result."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from server.writer import LANE, ScriptWriter
+
+
+async def _pinned_pushes(writer: ScriptWriter, lane: int, key: str, count: int) -> list[int]:
+    LANE.set(lane)  # this task's calls, and only this task's, go to one lane
+    futures = [writer.command("RPUSH", key, n) for n in range(count)]
+    return list(await asyncio.gather(*futures))
+
+
+async def test_a_pinned_caller_keeps_its_order_across_many_calls_in_flight(redis_url: str,
+                                                                           redis_client: aioredis.Redis) -> None:
+    writer = ScriptWriter(redis_url, max_batch=16, lanes=2)
+    await writer.start()
+    try:
+        lengths = await asyncio.gather(*(_pinned_pushes(writer, lane, f"order:{lane}:{n}", 500)
+                                         for n in range(4) for lane in (0, 1)))
+    finally:
+        await writer.stop()
+    for n in range(4):
+        for lane in (0, 1):
+            assert await redis_client.lrange(f"order:{lane}:{n}", 0, -1) == [str(i).encode() for i in range(500)]
+    assert all(result == list(range(1, 501)) for result in lengths)  # each caller got its own reply
+    assert writer.batches > 8 * 500 / 16 - 1  # batches were bounded, so many were in flight per lane
+
+
+async def test_unpinned_calls_spread_over_the_lanes_and_an_error_reply_stays_with_its_call(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    writer = ScriptWriter(redis_url, lanes=2)
+    await writer.start()
+    try:
+        await redis_client.set("text", "x")
+        good = [writer.command("INCR", "counter") for _ in range(100)]
+        bad = writer.command("INCR", "text")
+        results = await asyncio.gather(*good)
+        with pytest.raises(ResponseError, match="not an integer"):
+            await bad
+    finally:
+        await writer.stop()
+    assert sorted(results) == list(range(1, 101))
+    assert await redis_client.get("counter") == b"100"
+    assert {conn.connected for conn in writer.conns} == {False}  # both lanes closed on stop
