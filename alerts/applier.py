@@ -103,7 +103,7 @@ class EffectApplier:
             case CountComplaint():
                 await self.count_complaint(effect, now)
 
-    async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> dict[str, Any]:
+    async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:
         result = await self.store.upsert(effect, token, now)
         if result.changed and "received_at" in event:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
@@ -111,7 +111,6 @@ class EffectApplier:
             self.opened.inc(effect.kind)
             if effect.escalate:
                 await self.arm_escalation(result.alert, now)
-        return result.alert
 
     async def arm_escalation(self, alert: dict[str, Any], now: float) -> None:
         """The ack clocks of a newly opened alert: each level fires unless it was acknowledged by then."""

@@ -44,15 +44,7 @@ def next_prompt(tour: dict[str, Any], after: float, hour: int) -> tuple[str, flo
     return None
 
 
-_last_iso: tuple[float, str] = (-1.0, "")
-
-
+@lru_cache(maxsize=1024)  # a watcher batch stamps every change with the same `now`: formatted once
 def iso(ts: float) -> str:
     """ISO 8601 UTC with milliseconds and ``Z``, like every timestamp of the contract."""
-    global _last_iso
-    # a watcher batch stamps every change with the same `now`: format it once
-    if _last_iso[0] == ts:
-        return _last_iso[1]
-    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    _last_iso = (ts, text)
-    return text
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

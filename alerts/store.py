@@ -27,7 +27,7 @@ from alerts.effects import UpsertAlert
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server import keys
 from server.keys import parse_seq
-from server.scripts import RedisScripts, ScriptRunner, as_text
+from server.scripts import RedisScripts, ScriptRunner, as_text, to_json
 from server.settings import Settings
 
 ACTIONS = ("ack", "resolve", "assign")
@@ -60,11 +60,16 @@ def next_status(action: str, status: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class UpsertResult:
-    alert: dict[str, Any]
+    body: str  # the alert as JSON (``alert`` parses it: most upserts of the watcher never look)
     opened: bool
     changed: bool
     # a replayed token: nothing changed now; ``alert`` and ``opened`` are what the first application returned
     replayed: bool = False
+
+    @property
+    def alert(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +106,14 @@ class AlertStore:
     async def upsert(self, effect: UpsertAlert, token: str, now: float) -> UpsertResult:
         details: list[str] = []
         for name, value in effect.details.items():
-            details += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+            details += [str(name), to_json(value)]
         outcome, marker = await self._call(
             "alert_upsert", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)],
             args=[*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
                   effect.summary, effect.tour_id or "", *details])
-        applied = _unmark(marker)
-        assert applied is not None  # an upsert always changes something the first time
-        opened, _seq, alert = applied
+        opened, _seq, body = as_text(marker).split("|", 2)  # an upsert always changes something the first time
         replayed = as_text(outcome) == "replay"
-        return UpsertResult(alert=alert, opened=opened, changed=not replayed, replayed=replayed)
+        return UpsertResult(body=body, opened=opened == "1", changed=not replayed, replayed=replayed)
 
     async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
                                now: float) -> dict[str, Any] | None:
@@ -126,7 +129,7 @@ class AlertStore:
         there is no such alert)."""
         pairs: list[str] = []
         for name, value in details.items():
-            pairs += [str(name), json.dumps(value, ensure_ascii=False, separators=(",", ":"))]
+            pairs += [str(name), to_json(value)]
         _outcome, marker = await self._call(
             "alert_annotate", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
             args=[*self._head(now, 0), *pairs])

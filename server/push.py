@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from guide_app_api.endpoints import PhoneConnection
 from server import keys
 from server.keys import parse_seq
-from server.scripts import ScriptRunner
+from server.scripts import ScriptRunner, to_json
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> s
     """Publish a push (``type`` notice or incident, with ``tour_id`` and ``audience``) once; returns its seq."""
     seq = await runner.run(
         "publish_notice", [keys.notice_sent(push_id), keys.NOTICES],
-        [json.dumps(push, ensure_ascii=False, separators=(",", ":")), PUSH_TTL, NOTICES_MAXLEN],
+        [to_json(push), PUSH_TTL, NOTICES_MAXLEN],
     )
     return seq.decode() if isinstance(seq, bytes) else str(seq)
 

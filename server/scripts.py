@@ -6,6 +6,7 @@ through :class:`server.writer.ScriptWriter` instead, which pipelines them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -14,6 +15,11 @@ from redis.commands.core import AsyncScript
 from server.keys import SCRIPTS
 
 _bound: dict[tuple[int, str], AsyncScript] = {}
+
+
+# JSON arguments of the scripts, compact and in UTF-8; one encoder, as json.dumps builds one per call when given
+# options (a cost on the watcher's hot path)
+to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def as_text(value: Any) -> str:
