@@ -6,11 +6,16 @@ a fresh tour-day cross the score threshold: three travellers of one tour rate th
 each awaiting its ack; the latency is from the third ack to the board's ``score_below_threshold`` alert for that
 tour-day. Measured on an idle server (``latency_p50_ms``, ``latency_p99_ms``), and under 1,000 ratings/s of good
 scores on other tours from another process (``loaded_latency_p50_ms``, ``loaded_latency_p99_ms``).
+
+Each phase also splits the way (``legs``, wall clocks of one machine): from the ack to the watcher's read of the
+batch (the alert's ``updated_at`` is that read's time), from the read to the change stored (its seq is the
+server's millisecond), and from there to the board.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from typing import Any
 
@@ -32,6 +37,7 @@ class Board:
 
     def __init__(self) -> None:
         self.arrived: dict[str, float] = {}
+        self.legs: dict[str, tuple[float, float]] = {}  # dedup key -> (read at, stored at), wall clock
         self.waiters: dict[str, asyncio.Future[float]] = {}
         self.snapshot = asyncio.get_running_loop().create_future()
 
@@ -46,6 +52,8 @@ class Board:
         if key in self.arrived:
             return
         self.arrived[key] = now
+        read_at = dt.datetime.fromisoformat(frame["alert"]["updated_at"].replace("Z", "+00:00")).timestamp()
+        self.legs[key] = (read_at, int(str(frame["seq"]).partition("-")[0]) / 1000)
         waiter = self.waiters.pop(key, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(now)
@@ -84,20 +92,25 @@ async def _probe(spec: dict[str, Any], pipe: Any) -> None:
     pipe.send(("ready", len(raters)))
     _, first = await ask(pipe)  # which crossing to start from: each run needs fresh tour-days
     latencies, timeouts = [], 0
+    legs: list[tuple[float, float, float]] = []
     for k in range(first, first + spec["crossings"]):
         tour, day = tours[k % len(tours)], days[k // len(tours)]
         acked = 0.0
         for j in range(3):
             acked = await _rate(raters[(tour, j)], {"type": "rating", "id": f"probe-{k}-{j}", "tour_id": tour,
                                                     "day": day, "score": 1})
+        acked_wall = time.time() - (time.monotonic() - acked)
+        key = f"score_below_threshold:{tour}:{day}"
         try:
-            arrived = await board.wait(f"score_below_threshold:{tour}:{day}")
+            arrived = await board.wait(key)
         except TimeoutError:
             timeouts += 1
             continue
         latencies.append(max(0.0, arrived - acked))
+        read_at, stored_at = board.legs[key]
+        legs.append((read_at - acked_wall, stored_at - read_at, acked_wall + (arrived - acked) - stored_at))
         await asyncio.sleep(0.01)
-    pipe.send(("result", {"latencies": latencies, "timeouts": timeouts}))
+    pipe.send(("result", {"latencies": latencies, "timeouts": timeouts, "legs": legs}))
 
 
 def prober(spec: dict[str, Any], pipe: Any) -> None:
@@ -113,8 +126,11 @@ async def probe(server: ServerProc, tours: list[str], crossings: int, first: int
     finally:
         proc.stop()
     lat = result["latencies"]
+    legs = {name: {"p50_ms": ms(percentile([leg[i] for leg in result["legs"]], 50)),
+                   "p99_ms": ms(percentile([leg[i] for leg in result["legs"]], 99))}
+            for i, name in enumerate(("ack_to_watcher_read", "read_to_stored", "stored_to_board"))}
     return {"p50_ms": ms(percentile(lat, 50)), "p99_ms": ms(percentile(lat, 99)), "max_ms": ms(max(lat, default=None)),
-            "samples": len(lat), "timeouts": result["timeouts"]}
+            "samples": len(lat), "timeouts": result["timeouts"], "legs": legs}
 
 
 async def _measure(ctx: Ctx, split: bool) -> dict[str, Any]:
