@@ -2,9 +2,10 @@
 
 Only the watcher holding the shard's lease runs this, so one tour's events are folded in stream order by one
 process, and its folded states can be cached in memory while the lease lasts. Crash safety (docs/design.md):
-effects are applied before states are saved, states before the XACK; an event whose seq is not newer than its
-tour's ``last_seq`` was folded already and is only acked again. A failing entry stays pending and is retried;
-after ``max_deliveries`` it goes to the shard's dead-letter stream with its error, and the group moves on.
+effects are applied first; then the states are saved and the entries acked in one atomic step. An event whose
+seq is not newer than its tour's ``last_seq`` was folded already and is only acked again. A failing entry stays
+pending and is retried; after ``max_deliveries`` it goes to the shard's dead-letter stream with its error, and
+the group moves on.
 """
 
 from __future__ import annotations
@@ -141,20 +142,18 @@ class ShardConsumer:
         return len(entries)
 
     async def flush(self) -> None:
-        """Save the states folded since the last flush, then ack their entries (never the other way round)."""
+        """Save the states folded since the last flush and ack their entries, in one atomic, fenced step."""
         self.last_flush = time.monotonic()
         if not self.unacked and not self.unsaved:
             return
+        acked = [seq for seqs in self.unacked.values() for seq in seqs]
         try:
-            await self._save(self.unsaved)
-            acked = [seq for seqs in self.unacked.values() for seq in seqs]
-            if acked:
-                await self._ack(acked)
-                for seq in acked:  # an entry that failed before and now went through
-                    self.failures.pop(seq, None)
+            await self._commit(self.unsaved, acked)
         except BaseException:
             self._forget_unsaved()
             raise
+        for seq in acked:  # an entry that failed before and now went through
+            self.failures.pop(seq, None)
         self.unsaved.clear()
         self.unacked.clear()
 
@@ -313,30 +312,20 @@ class ShardConsumer:
             error = "".join(traceback.format_exception(failure))
             raise EffectFailed(event, error) from failure
 
-    async def _save(self, tours: set[str]) -> None:
-        """Each tour's meta and the records that changed, one fenced step per tour (refused once the lease is
-        gone), all in one round trip; every write settles before a failure is raised, so none lands after a
-        reload. A failed save drops the states (``_forget_unsaved``): what they had not written is folded again."""
-        if not tours:
-            return
-        lease = keys.lease(self.shard)
-        calls = []
+    async def _commit(self, tours: set[str], ids: list[bytes]) -> None:
+        """Each tour's meta and the records that changed, and the entries folded into them, in one step that is
+        refused whole once the lease is gone (``flush.lua``). A failed commit drops the states
+        (``_forget_unsaved``): what they had not written is folded again from Redis."""
+        script_keys = [keys.lease(self.shard), self.stream]
+        args: list[Any] = [self.consumer, keys.GROUP, len(ids), *ids]
         for tour_id in tours:
-            flat = [part for item in self.states[tour_id].take_changes().items() for part in item]
-            calls.append(self._script("save_state", [lease, keys.state(self.shard, tour_id)], [self.consumer, *flat]))
-        outcomes = await asyncio.gather(*calls, return_exceptions=True)
-        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if failed is not None:
-            raise failed
-        if any(int(o) != 1 for o in outcomes):
-            raise LeaseLost(f"shard {self.shard}: lease lost, states not saved")
-
-    async def _ack(self, ids: list[bytes]) -> None:
-        """XACK, only ever after the states of those entries were saved, and only while the lease is ours."""
-        acked = await self._script("ack_fenced", [keys.lease(self.shard), self.stream],
-                                   [self.consumer, keys.GROUP, *ids])
-        if int(acked) < 0:
-            raise LeaseLost(f"shard {self.shard}: lease lost, entries left for the new owner")
+            changes = self.states[tour_id].take_changes()
+            script_keys.append(keys.state(self.shard, tour_id))
+            args.append(2 * len(changes))
+            for name, value in changes.items():
+                args += (name, value)
+        if int(await self._script("flush", script_keys, args)) < 0:
+            raise LeaseLost(f"shard {self.shard}: lease lost, nothing saved or acked; the new owner redoes it")
 
     async def _script(self, name: str, script_keys: list[str], args: list[Any]) -> Any:
         if self.writer is not None:

@@ -1,7 +1,8 @@
 """A watcher in its own process, for the crash tests: ``python tests/watcher_proc.py SETTINGS_JSON [kill-before-ack]``.
 
-With ``kill-before-ack`` the process SIGKILLs itself the first time it is about to XACK: it has read a batch and
-applied its effects, and acked nothing. Nothing here changes the watcher; only the ack is intercepted.
+With ``kill-before-ack`` the process SIGKILLs itself the first time it is about to save states and XACK (one
+step, ``flush.lua``): it has read a batch and applied its effects, and saved and acked nothing. Nothing here changes
+the watcher; only that step is intercepted.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from server.settings import settings_from_mapping  # noqa: E402
 
 
 def die_at_first_ack() -> None:
-    async def ack(self, ids):  # noqa: ANN001, ANN202
+    async def commit(self, tours, ids):  # noqa: ANN001, ANN202
         print("KILLED", flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 
-    consumer.ShardConsumer._ack = ack
+    consumer.ShardConsumer._commit = commit
 
 
 async def main() -> None:
