@@ -29,6 +29,7 @@ from alerts.state import TourState
 from server import keys
 from server.keys import parse_seq
 from server.metrics import Counter, Registry
+from server.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
 from server.scripts import script
 from server.settings import Settings
 from server.writer import LANE, ScriptWriter
@@ -88,6 +89,7 @@ class ShardConsumer:
         self.consumer = consumer
         self.applier = applier
         self.stream = keys.events(shard)
+        self.reader = RespConnection(settings.redis_url or "")
         self.states: dict[str, TourState] = {}
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
         # failures of an entry itself (not of entries held back behind it, which are re-delivered too)
@@ -123,23 +125,37 @@ class ShardConsumer:
         watcher = self.settings.watcher
         if self.retry_pending:
             await self.flush()  # what succeeded is saved and acked first, so only what failed is read again
-            reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: "0"}, count=watcher.batch)
-            entries: list[Entry] = reply[0][1] if reply else []
+            entries = await self._read("0", None)
             if not entries:
                 self.retry_pending = False
                 return 0
             entries = await self._drop_poison(entries)
         else:
-            block = min(watcher.block, watcher.flush) if self.unacked else watcher.block
-            reply = await self.redis.xreadgroup(keys.GROUP, self.consumer, {self.stream: ">"},
-                                                count=watcher.batch, block=max(1, int(block * 1000)))
-            entries = reply[0][1] if reply else []
+            entries = await self._read(">", min(watcher.block, watcher.flush) if self.unacked else watcher.block)
         if entries:
             await self.process(entries, time.time())
         if not entries or time.monotonic() - self.last_flush >= watcher.flush \
                 or sum(map(len, self.unacked.values())) >= watcher.batch:
             await self.flush()
         return len(entries)
+
+    async def _read(self, start: str, block: float | None) -> list[Entry]:
+        """XREADGROUP over the consumer's own raw connection (a blocking read holds one): measured here, redis-py's
+        machinery around each read was a tenth of a web-and-watcher process at 1,000 events/s."""
+        conn = self.reader
+        if not conn.connected:
+            await conn.connect()
+        command: list[Any] = ["XREADGROUP", "GROUP", keys.GROUP, self.consumer, "COUNT", self.settings.watcher.batch]
+        if block is not None:
+            command += ["BLOCK", max(1, int(block * 1000))]
+        (reply,) = await conn.roundtrip([pack(*command, "STREAMS", self.stream, start)],
+                                        timeout=(block or 0.0) + REPLY_TIMEOUT)
+        if isinstance(reply, RespError):
+            raise ResponseError(str(reply))
+        if not reply:
+            return []
+        # fields come flat (name, value, ...); a pending entry trimmed away since comes with none
+        return [(raw_id, dict(zip(flat[::2], flat[1::2], strict=True)) if flat else {}) for raw_id, flat in reply[0][1]]
 
     async def flush(self) -> None:
         """Save the states folded since the last flush and ack their entries, in one atomic, fenced step."""
@@ -337,14 +353,17 @@ class ShardConsumer:
         await self.ensure_group()
         await self.take_over()
         backoff = 0.1
-        while owns.is_set():
-            try:
-                await self.run_once()
-                backoff = 0.1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - storage trouble: wait and retry, the entries stay pending
-                log.warning("shard %s: %s; retrying in %.1fs", self.shard, exc, backoff)
-                self.retry_pending = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+        try:
+            while owns.is_set():
+                try:
+                    await self.run_once()
+                    backoff = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - storage trouble: wait and retry, the entries stay pending
+                    log.warning("shard %s: %s; retrying in %.1fs", self.shard, exc, backoff)
+                    self.retry_pending = True
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self.reader.close()

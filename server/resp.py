@@ -59,14 +59,14 @@ class RespConnection:
                     await self.close()
                     raise reply
 
-    async def roundtrip(self, commands: list[bytes]) -> list[Any]:
+    async def roundtrip(self, commands: list[bytes], timeout: float = REPLY_TIMEOUT) -> list[Any]:
         """Send packed commands in one write; their replies, in order (an error reply is a RespError)."""
         if self._writer is None or self._reader is None:
             raise ConnectionError("not connected")
         self._writer.write(b"".join(commands))
         replies: list[Any] = []
         try:
-            async with asyncio.timeout(REPLY_TIMEOUT):
+            async with asyncio.timeout(timeout):
                 while len(replies) < len(commands):
                     reply = self._parser.gets()
                     if reply is False:

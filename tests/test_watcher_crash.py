@@ -43,12 +43,16 @@ async def active_alerts(client: aioredis.Redis) -> list[dict[str, Any]]:
 
 
 async def pending(client: aioredis.Redis, tour_id: str = "T1") -> int:
+    """Entries of the tour's shard not yet acked: read and pending, or not read at all (the group's lag)."""
     stream = keys.events(keys.shard_of(tour_id, 16))
     try:
-        summary = await client.xpending(stream, keys.GROUP)
-    except Exception:  # noqa: BLE001 - no group yet
+        groups = await client.xinfo_groups(stream)
+    except Exception:  # noqa: BLE001 - no stream yet
         return -1
-    return int(summary["pending"])
+    group = next((g for g in groups if g["name"] in (keys.GROUP, keys.GROUP.encode())), None)
+    if group is None or group.get("lag") is None:
+        return -1  # no group yet, or a lag the server cannot tell
+    return int(group["pending"]) + int(group["lag"])
 
 
 def start_watcher(redis_url: str, *flags: str, watcher_id: str) -> subprocess.Popen[str]:
