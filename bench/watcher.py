@@ -4,7 +4,8 @@
 shard streams, built as ``server.phones`` builds them (one field ``e``, a msgpack map; docs/design.md): most tours
 good (4-5), one in ten bad (2-3, so its days cross the threshold and alerts are upserted), 30 travellers per tour
 rating its past days, some with comments. Then one watcher process starts; the clock runs from its ``READY``
-until every shard's consumer group has no lag and nothing pending. ``events_per_s`` is backlog / ``drain_s``.
+until every shard's consumer group has no lag and nothing pending. ``events_per_s`` is backlog / ``drain_s``, the
+median of three such drains in a full run.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ async def backlog_left(client: aioredis.Redis) -> int:
     return left
 
 
-async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
+async def drain_once(ctx: Ctx, count: int) -> dict[str, Any]:
+    """One drain of a fresh backlog of ``count`` events by a fresh watcher process."""
     await ctx.flush()
-    count = int(ctx.scale(20_000, 100_000))
     tours = tour_ids(TOURS)
     await register_tours(ctx, tours)
     client = aioredis.Redis.from_url(ctx.redis_url)
@@ -104,3 +105,13 @@ async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
             "entries": total, "drain_estimated": left != 0, "cpu_us_per_event": rnd(cpu / max(1, done) * 1e6),
             "cpu_pct": rnd(cpu / elapsed * 100),
             "alert_changes": alerts, "dead_letters": dead}
+
+
+async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
+    """The median of several drains (full: 3, quick: 1): this machine drifts 20-40 % within minutes, so one drain
+    says as much about its neighbours as about the watcher. Every drain is listed under ``drains``."""
+    count = int(ctx.scale(20_000, 100_000))
+    drains = [await drain_once(ctx, count) for _ in range(int(ctx.scale(1, 3)))]
+    median = sorted(drains, key=lambda d: d["events_per_s"])[len(drains) // 2]
+    return {**median, "events_per_s_min": min(d["events_per_s"] for d in drains),
+            "events_per_s_max": max(d["events_per_s"] for d in drains), "drains": drains}
