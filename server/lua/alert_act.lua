@@ -50,8 +50,7 @@ end
 if to == 'resolved' then
   close(id, h, ARGV[6])
 end
-local seq = publish(KEYS[1], h, ARGV[2])
-local json = render(h)
+local seq, json = publish(KEYS[1], h, ARGV[2])
 if has_token then
   return {'new', mark(KEYS[2], ARGV[5], '0', seq, json)}
 end

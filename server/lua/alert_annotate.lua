@@ -16,5 +16,5 @@ local set = {'updated_at', ARGV[3]}
 add_details(set, 7)
 redis.call('HSET', alert_key(id), unpack(set))
 h = load(id)
-local seq = publish(KEYS[1], h, ARGV[2])
-return {'new', mark(KEYS[2], ARGV[5], '0', seq, render(h))}
+local seq, json = publish(KEYS[1], h, ARGV[2])
+return {'new', mark(KEYS[2], ARGV[5], '0', seq, json)}

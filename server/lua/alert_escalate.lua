@@ -18,5 +18,5 @@ local severity = STEPS[math.min(RANK[h.severity] + 1, #STEPS)]
 audit(id, {at = now, by = 'system', action = 'escalate', level = level, from = h.severity, to = severity})
 h.escalation_level, h.severity, h.updated_at = tostring(level), severity, now
 redis.call('HSET', alert_key(id), 'escalation_level', level, 'severity', severity, 'updated_at', now)
-local seq = publish(KEYS[1], h, ARGV[2])
-return {'new', mark(KEYS[2], ARGV[5], '0', seq, render(h))}
+local seq, json = publish(KEYS[1], h, ARGV[2])
+return {'new', mark(KEYS[2], ARGV[5], '0', seq, json)}

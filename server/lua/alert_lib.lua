@@ -75,9 +75,11 @@ local function render(h)
     .. ',"notes":' .. (h.notes or '[]') .. '}'
 end
 
--- Append the alert as it is now to the changes stream; its stream id is the change's seq.
+-- Append the alert as it is now to the changes stream; returns the change's seq (its stream id) and the alert's
+-- JSON, rendered once for the stream and the caller's marker alike.
 local function publish(changes, h, maxlen)
-  return redis.call('XADD', changes, 'MAXLEN', '~', maxlen, '*', 'a', render(h))
+  local json = render(h)
+  return redis.call('XADD', changes, 'MAXLEN', '~', maxlen, '*', 'a', json), json
 end
 
 local function audit(id, entry)

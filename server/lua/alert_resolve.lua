@@ -20,5 +20,5 @@ if note ~= '' then
   add_note(id, h, now, by, note)
 end
 close(id, h, ARGV[6])
-local seq = publish(KEYS[1], h, ARGV[2])
-return {'new', mark(KEYS[2], ARGV[5], '0', seq, render(h))}
+local seq, json = publish(KEYS[1], h, ARGV[2])
+return {'new', mark(KEYS[2], ARGV[5], '0', seq, json)}

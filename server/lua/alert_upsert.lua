@@ -42,5 +42,5 @@ else
   audit(id, {at = now, by = 'system', action = 'opened', severity = severity})
 end
 h = load(id)
-local seq = publish(KEYS[1], h, ARGV[2])
-return {'new', mark(KEYS[2], ARGV[5], opened, seq, render(h))}
+local seq, json = publish(KEYS[1], h, ARGV[2])
+return {'new', mark(KEYS[2], ARGV[5], opened, seq, json)}
