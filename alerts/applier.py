@@ -40,10 +40,12 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 FX_TTL = 7 * 86400
-# one script call each (an upsert's escalation clocks follow it, on keys of their own): a tour's run of these
-# goes out pipelined on one writer lane, which keeps their order; any other effect (several dependent calls)
-# waits for the ones before it and runs alone
-SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged)
+# one script call each, whose order against the tour's other steps is all that matters (an upsert's escalation
+# clocks and a complaint count's category alert follow on keys no other step of the tour touches): a tour's run of
+# these goes out pipelined on one writer lane, which keeps their order; any other effect (a pool pull or release:
+# several dependent calls) waits for the ones before it and runs alone
+SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged,
+               CountComplaint)
 HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
