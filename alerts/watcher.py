@@ -154,16 +154,22 @@ class Watcher:
     # --- deadlines ----------------------------------------------------------------------------------------
     async def move_due(self) -> int:
         """Move due deadlines of the owned shards into their streams (each exactly once, atomically)."""
-        moved = 0
         now = time.time()
         mover = script(self.redis, "move_due")
-        for shard in list(self.owned):
-            try:
-                moved += int(await mover(
-                    keys=[keys.deadlines(shard), keys.events(shard)],
-                    args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard), FIRED_TTL]))
-            except RedisError as exc:
-                log.warning("shard %s: moving deadlines failed: %s", shard, exc)
+        shards = list(self.owned)
+        # all shards at once: one after the other, a busy watcher's loop made the job overrun its 1 s interval
+        outcomes = await asyncio.gather(*(mover(
+            keys=[keys.deadlines(shard), keys.events(shard)],
+            args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard), FIRED_TTL])
+            for shard in shards), return_exceptions=True)
+        moved = 0
+        for shard, outcome in zip(shards, outcomes, strict=True):
+            if isinstance(outcome, RedisError):
+                log.warning("shard %s: moving deadlines failed: %s", shard, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            else:
+                moved += int(outcome)
         if moved:
             self.fired.inc(by=moved)
         return moved
