@@ -295,38 +295,41 @@ class ShardConsumer:
         return True, evaluate(state, event, folded, self.settings, now)
 
     async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
-        """One tour's effects, in stream order, without a round trip each: the tour is pinned to one writer
-        lane, which sends calls in the order they were queued, so a run of single-step effects is queued at once
-        and awaited together; a multi-step effect (a pool pull) first waits for those before it.
+        """One tour's effects, in stream order: each event's after the previous event's all landed, and within an
+        event without a round trip each. The tour is pinned to one writer lane, which sends calls in the order
+        they were queued, so an event's single-step effects (an upsert, its deadlines, a notice: never two on the
+        same key) are queued at once and awaited together; a multi-step effect (a pool pull) waits for those
+        before it and runs alone.
 
-        Storage trouble stops the whole read (retried as it is); an error reply that will come back every time
-        (a script error) is charged to its own event alone. Effects of later events may then have landed
-        already: every step is idempotent, so the retry finds them done."""
+        Never further ahead than one event: should an effect fail, no later event's effect has landed, so the
+        retry (or, for a poison event, the fold without it) is the first to apply them. Storage trouble stops the
+        whole read (retried as it is); an error reply that will come back every time (a script error) is charged
+        to its own event alone."""
         LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
-        running: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         for event, effects in planned:
+            running: list[asyncio.Future[None]] = []
             for index, effect in enumerate(effects):
                 if isinstance(effect, SINGLE_STEP):
-                    running.append((event, asyncio.ensure_future(self.applier.apply_one(effect, index, event, now))))
+                    running.append(asyncio.ensure_future(self.applier.apply_one(effect, index, event, now)))
                     continue
-                await self._settle(running)  # a multi-step effect: after the ones before it, and alone
-                running = [(event, asyncio.ensure_future(self.applier.apply_one(effect, index, event, now)))]
-                await self._settle(running)
+                await self._settle(event, running)  # a multi-step effect: after the ones before it, and alone
+                await self._settle(event, [asyncio.ensure_future(self.applier.apply_one(effect, index, event, now))])
                 running = []
-        await self._settle(running)
+            await self._settle(event, running)
 
     @staticmethod
-    async def _settle(running: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        outcomes = await asyncio.gather(*(step for _, step in running), return_exceptions=True)
-        failures = [(event, o) for (event, _), o in zip(running, outcomes, strict=True) if isinstance(o, BaseException)]
-        for _event, failure in failures:
+    async def _settle(event: dict[str, Any], running: list[asyncio.Future[None]]) -> None:
+        """Await an event's steps in flight; every one settles before a failure is raised."""
+        if not running:
+            return
+        outcomes = await asyncio.gather(*running, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        for failure in failures:
             if isinstance(failure, asyncio.CancelledError) or (isinstance(failure, RedisError)
                                                                  and storage_trouble(failure)):
                 raise failure
         if failures:
-            event, failure = failures[0]
-            error = "".join(traceback.format_exception(failure))
-            raise EffectFailed(event, error) from failure
+            raise EffectFailed(event, "".join(traceback.format_exception(failures[0]))) from failures[0]
 
     async def _commit(self, tours: set[str], ids: list[bytes]) -> None:
         """Each tour's meta and the records that changed, and the entries folded into them, in one step that is
@@ -335,11 +338,14 @@ class ShardConsumer:
         script_keys = [keys.lease(self.shard), self.stream]
         args: list[Any] = [self.consumer, keys.GROUP, len(ids), *ids]
         for tour_id in tours:
-            changes = self.states[tour_id].take_changes()
+            state = self.states[tour_id]
+            changes, stale = state.take_changes(), state.stale_fields
+            state.stale_fields = []
             script_keys.append(keys.state(self.shard, tour_id))
             args.append(2 * len(changes))
             for name, value in changes.items():
                 args += (name, value)
+            args += (len(stale), *stale)
         if int(await self._script("flush", script_keys, args)) < 0:
             raise LeaseLost(f"shard {self.shard}: lease lost, nothing saved or acked; the new owner redoes it")
 
@@ -360,6 +366,11 @@ class ShardConsumer:
                     backoff = 0.1
                 except asyncio.CancelledError:
                     raise
+                except LeaseLost as exc:
+                    # read no more: what a read now delivered would sit in this consumer's pending list, where the
+                    # new owner does not look; the watcher sees `owns` cleared and drops the shard
+                    log.warning("%s", exc)
+                    owns.clear()
                 except Exception as exc:  # noqa: BLE001 - storage trouble: wait and retry, the entries stay pending
                     log.warning("shard %s: %s; retrying in %.1fs", self.shard, exc, backoff)
                     self.retry_pending = True

@@ -192,8 +192,10 @@ class TourState:
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
     day_order: list[str] = field(default_factory=list)
-    # the rating and complaint fields changed since the last save (`take_changes`); not part of the state
+    # the rating and complaint fields changed since the last save (`take_changes`), and fields of an older layout
+    # for that save to delete; neither is part of the state
     touched: set[str] = field(default_factory=set, compare=False)
+    stale_fields: list[str] = field(default_factory=list, compare=False)
 
     @classmethod
     def new(cls) -> TourState:
@@ -272,6 +274,7 @@ class TourState:
                 if name.startswith("d:"):
                     rows = msgpack.unpackb(blob, raw=False, strict_map_key=False)
                     state.days[name[2:]] = {who: RatingRecord.unpack(row) for who, row in rows.items()}
+                    state.stale_fields.append(name)
             state.complaints = {key: ComplaintTrack.unpack(row) for key, row in meta["cmp"].items()}
             state.touched = {f"r:{day}:{who}" for day, ratings in state.days.items() for who in ratings}
             state.touched |= {f"c:{key}" for key in state.complaints}

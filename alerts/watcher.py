@@ -38,6 +38,7 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run 
 
 FIRED_TTL = 8 * 86400
 MOVE_LIMIT = 500
+MOVE_CONCURRENCY = 16  # shards whose due deadlines are moved at once
 
 
 class Watcher:
@@ -115,8 +116,9 @@ class Watcher:
         live = max(1, await self.redis.zcard(keys.WATCHERS))
         share = math.ceil(shards / live)
         lease = script(self.redis, "lease")
-        for shard in list(self.owned):
-            if not await lease(keys=[keys.lease(shard)], args=[self.id, int(ttl * 1000)]):
+        for shard, (owns, _task) in list(self.owned.items()):
+            # a consumer that found its lease gone has stopped (`owns` cleared): drop it, take the shard anew below
+            if not owns.is_set() or not await lease(keys=[keys.lease(shard)], args=[self.id, int(ttl * 1000)]):
                 log.warning("watcher %s lost the lease of shard %s", self.id, shard)
                 await self._drop(shard)
         while len(self.owned) > share:  # a new watcher joined: hand shards over
@@ -157,11 +159,17 @@ class Watcher:
         now = time.time()
         mover = script(self.redis, "move_due")
         shards = list(self.owned)
-        # all shards at once: one after the other, a busy watcher's loop made the job overrun its 1 s interval
-        outcomes = await asyncio.gather(*(mover(
-            keys=[keys.deadlines(shard), keys.events(shard)],
-            args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard), FIRED_TTL])
-            for shard in shards), return_exceptions=True)
+        # side by side (one after the other, a busy watcher's loop made the job overrun its 1 s interval), but no
+        # more at once than leaves the client's connection pool to the consumers
+        gate = asyncio.Semaphore(MOVE_CONCURRENCY)
+
+        async def move(shard: int) -> Any:
+            async with gate:
+                return await mover(keys=[keys.deadlines(shard), keys.events(shard)],
+                                   args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard),
+                                         FIRED_TTL])
+
+        outcomes = await asyncio.gather(*(move(shard) for shard in shards), return_exceptions=True)
         moved = 0
         for shard, outcome in zip(shards, outcomes, strict=True):
             if isinstance(outcome, RedisError):

@@ -218,7 +218,7 @@ async def _open_loop(conns: list[wsclient.WSConn], rate: float, t_go: float, t_e
         now = time.monotonic()
         if now >= t_end:
             break
-        due = int((now - t_go) * rate)
+        due = int((now - t_go) * rate) + 1  # frame i is due at t_go + i / rate: frames 0 .. due - 1 are due now
         while sent < due:
             conn = conns[sent % n]
             conn.tag[1].append(t_go + sent / rate)

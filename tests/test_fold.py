@@ -216,4 +216,17 @@ def test_a_version_1_state_is_read_and_written_anew_at_the_next_save() -> None:
     assert back == state
     rewritten = back.take_changes()
     assert set(rewritten) == set(state.to_fields())  # every record, in the new layout
-    assert TourState.from_fields({**v1, **rewritten}) == state
+    assert sorted(back.stale_fields) == ["d:2025-05-12", "d:2025-05-13"]  # for that save to delete
+    assert TourState.from_fields(rewritten) == state
+
+
+def test_solving_a_complaint_marks_its_track_for_the_next_save() -> None:
+    feed = Feed()
+    feed({"type": "incident", "incident_id": "i1", "kind": "complaint", "severity": "medium", "summary": "rude"})
+    feed.rate("a", 1, comment="the driver was rude")
+    feed.state.take_changes()
+    feed({"type": "incident_update", "incident_id": "i1", "status": "resolved", "note": "apologised"})
+    assert "c:complaint:i1" in feed.state.take_changes()
+    key = f"urgent_complaint:T1:{DAY}:a"
+    feed({"type": "alert_action", "action": "resolve", "dedup_key": key, "note": "refunded lunch"})
+    assert set(feed.state.take_changes()) == {"m", f"c:{key}"}

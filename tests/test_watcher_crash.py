@@ -203,6 +203,39 @@ async def test_an_effect_that_always_fails_is_dead_lettered_alone(app_factory, r
                                                                           "urgent_complaint": 1}
 
 
+async def test_no_later_event_of_a_tour_lands_before_a_failing_one(app_factory, redis_url, redis_client) -> None:
+    """A tour's effects never run ahead of an event whose effects fail: here the first of three low ratings fails
+    every time (its route's complaint counts are damaged) and is dead-lettered; the other two are then folded
+    without it, so the day has two ratings, below the three a score alert needs. Had their effects been sent
+    alongside the failing one, the day's alert would have opened counting a rating that was dead-lettered."""
+    import httpx
+
+    from tests.conftest import token, tour_doc
+
+    settings = make_settings(redis_url, {**FAST, "watcher": {**FAST["watcher"], "max_deliveries": 2}})
+    shard = keys.shard_of("T16", 16)
+    async with app_factory() as (base, _app):
+        async with httpx.AsyncClient(base_url=base) as client:
+            resp = await client.put("/api/tours/T16", json={**tour_doc(), "route": "Damaged route"},
+                                    headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
+            assert resp.status_code == 200
+        await redis_client.set(keys.route_complaints("Damaged route"), "not a hash")
+        for n, comment in enumerate(("the meals were cold and the bus was dirty", None, None)):
+            async with await phone(base, "traveller", f"x{n}", tours=("T16",)) as ws:
+                low = {**rating(f"low{n}", 2, **({"comment": comment} if comment else {})), "tour_id": "T16"}
+                assert (await ask(ws, low, True))["type"] == "ack"
+        watcher = Watcher(settings, watcher_id="w1")
+        await watcher.start()
+        try:
+            await eventually(lambda: _zero(pending(redis_client, "T16")), "nothing left pending")
+            dead = await redis_client.xrange(keys.dead_letters(shard))
+        finally:
+            await watcher.stop()
+    assert len(dead) == 1 and b"WRONGTYPE" in dead[0][1][b"error"]
+    alerts = await active_alerts(redis_client)
+    assert [a for a in alerts if a["kind"] == "score_below_threshold"] == []
+
+
 async def test_a_watcher_that_lost_its_lease_neither_saves_nor_acks(redis_url, redis_client) -> None:
     """Fencing: once another watcher holds the shard, the old owner's late save and ack are refused."""
     from alerts.applier import EffectApplier
@@ -230,3 +263,30 @@ async def test_a_watcher_that_lost_its_lease_neither_saves_nor_acks(redis_url, r
     await old._commit({"T1"}, [entry])
     assert await redis_client.exists(keys.state(0, "T1")) == 1
     assert (await redis_client.xpending(stream, keys.GROUP))["pending"] == 0
+
+
+async def test_a_consumer_that_finds_its_lease_gone_stops_reading(redis_url, redis_client) -> None:
+    """What it read after losing the lease would sit in its own pending list, where the new owner does not look:
+    it stops at the refused flush, leaves its entries pending and clears `owns` for the watcher to drop it."""
+    from alerts.applier import EffectApplier
+    from alerts.consumer import ShardConsumer
+    from alerts.pool import PoolStore
+    from alerts.store import AlertStore
+    from server.metrics import Registry
+
+    settings = make_settings(redis_url, FAST)
+    stream = keys.events(0)
+    await redis_client.xgroup_create(stream, keys.GROUP, id="0", mkstream=True)
+    await redis_client.set(keys.lease(0), "new")  # another watcher holds the shard
+    first = {"type": "alert_action", "action": "ack", "tour_id": "T1", "at": 1.0, "sender": "s", "msg_id": "m1"}
+    await redis_client.xadd(stream, {"e": msgpack.packb(first)})
+    applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings),
+                            PoolStore(redis_client, settings), Registry())
+    old = ShardConsumer(redis_client, settings, 0, "old", applier, Registry())
+    owns = asyncio.Event()
+    owns.set()
+    await asyncio.wait_for(old.run(owns), WAIT)  # returns by itself
+    assert not owns.is_set()
+    await redis_client.xadd(stream, {"e": msgpack.packb({**first, "msg_id": "m2"})})
+    (group,) = await redis_client.xinfo_groups(stream)
+    assert (group["pending"], group["lag"]) == (1, 1)  # the first read, never acked; the second, never read

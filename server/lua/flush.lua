@@ -4,7 +4,8 @@
 -- acked in the same step that saves what folding it changed, so nothing acked can miss from a saved state.
 -- KEYS[1] the lease, KEYS[2] the stream, KEYS[3..] the state hashes
 -- ARGV[1] watcher id, ARGV[2] group, ARGV[3] n = how many entry ids, ARGV[4 .. 3+n] the entry ids, then for each
--- state hash in KEYS order: how many arguments follow for it, and that many (field, value pairs)
+-- state hash in KEYS order: how many arguments follow, that many (field, value pairs) to set, how many fields
+-- follow, and that many fields to delete (those of an older layout, rewritten in this save)
 -- Returns how many entries were acked, or -1 (and nothing written) when the lease is not ours.
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
@@ -13,12 +14,14 @@ local CHUNK = 1000 -- arguments per call, far below Lua's unpack limit; even, so
 local n = tonumber(ARGV[3])
 local pos = 4 + n
 for k = 3, #KEYS do
-  local last = pos + tonumber(ARGV[pos])
-  pos = pos + 1
-  while pos <= last do
-    local stop = math.min(pos + CHUNK - 1, last)
-    redis.call('HSET', KEYS[k], unpack(ARGV, pos, stop))
-    pos = stop + 1
+  for _, command in ipairs({'HSET', 'HDEL'}) do
+    local last = pos + tonumber(ARGV[pos])
+    pos = pos + 1
+    while pos <= last do
+      local stop = math.min(pos + CHUNK - 1, last)
+      redis.call(command, KEYS[k], unpack(ARGV, pos, stop))
+      pos = stop + 1
+    end
   end
 end
 local acked = 0
