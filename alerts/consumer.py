@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 import zlib
+from collections.abc import Awaitable
 from typing import Any
 
 import msgpack
@@ -307,7 +308,10 @@ class ShardConsumer:
         to its own event alone."""
         LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
         for event, effects in planned:
-            running: list[asyncio.Future[None]] = []
+            if len(effects) == 1:  # the common case: nothing to queue beside it, so no task either
+                await self._settle(event, [self.applier.apply_one(effects[0], 0, event, now)])
+                continue
+            running: list[Awaitable[None]] = []
             for index, effect in enumerate(effects):
                 if isinstance(effect, SINGLE_STEP):
                     running.append(asyncio.ensure_future(self.applier.apply_one(effect, index, event, now)))
@@ -318,12 +322,20 @@ class ShardConsumer:
             await self._settle(event, running)
 
     @staticmethod
-    async def _settle(event: dict[str, Any], running: list[asyncio.Future[None]]) -> None:
-        """Await an event's steps in flight; every one settles before a failure is raised."""
-        if not running:
+    async def _settle(event: dict[str, Any], steps: list[Awaitable[None]]) -> None:
+        """Await an event's steps in flight (a lone one inline); every one settles before a failure is raised."""
+        failures: list[BaseException]
+        if not steps:
             return
-        outcomes = await asyncio.gather(*running, return_exceptions=True)
-        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if len(steps) == 1:
+            try:
+                await steps[0]
+                return
+            except Exception as exc:  # noqa: BLE001 - classified below, as gather's outcomes are
+                failures = [exc]
+        else:
+            outcomes = await asyncio.gather(*steps, return_exceptions=True)
+            failures = [o for o in outcomes if isinstance(o, BaseException)]
         for failure in failures:
             if isinstance(failure, asyncio.CancelledError) or (isinstance(failure, RedisError)
                                                                  and storage_trouble(failure)):
