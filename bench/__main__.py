@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench.common import Ctx, machine, versions
+from bench.common import Ctx, cpu_times, machine, steal_pct, versions
 from server.embedded import EmbeddedRedis
 
 SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout")
@@ -53,7 +53,7 @@ async def run_all(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
             module = importlib.import_module(f"bench.{name}")
             started = time.monotonic()
             print(f"-- {name} ...", file=sys.stderr, flush=True)
-            load_before = os.getloadavg()
+            load_before, cpu_before = os.getloadavg(), cpu_times()
             try:
                 doc[name] = await module.run(ctx, doc)
             except Exception as exc:  # noqa: BLE001 - recorded in the JSON; the other scenarios still run
@@ -65,6 +65,8 @@ async def run_all(args: argparse.Namespace, redis_url: str) -> dict[str, Any]:
             doc[name]["seconds"] = round(time.monotonic() - started, 1)
             # other work on the machine skews every figure: say how busy it was
             doc[name]["loadavg_1m"] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+            # and how much of the machine its hypervisor took meanwhile (a VM's stolen time stalls every process)
+            doc[name]["steal_pct"] = steal_pct(cpu_before, cpu_times())
     finally:
         ctx.stop_all()
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -182,6 +182,24 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(1, min(len(ordered), math.ceil(q / 100 * len(ordered)))) - 1]
 
 
+def cpu_times() -> list[int]:
+    """The machine's CPU time by state (``/proc/stat``, in clock ticks): user, nice, system, idle, iowait, irq,
+    softirq, steal; empty where there is no such file."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return []
+
+
+def steal_pct(before: list[int], after: list[int]) -> float | None:
+    """The share of CPU time the hypervisor took between two ``cpu_times``."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    return round(spent[7] / sum(spent) * 100, 1) if sum(spent) else None
+
+
 def ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 3)
 
