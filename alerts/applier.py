@@ -68,11 +68,6 @@ class EffectApplier:
     def _shard(self, tour_id: str) -> int:
         return keys.shard_of(tour_id, self.settings.storage.shards)
 
-    async def apply(self, event: dict[str, Any], effects: list[Effect], now: float) -> None:
-        """An event's effects one after the other (the consumer pipelines them instead: ``apply_one``)."""
-        for index, effect in enumerate(effects):
-            await self.apply_one(effect, index, event, now)
-
     def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[None]:
         """The step of an event's ``index``-th effect, idempotent by a token naming both."""
         return self._apply_one(effect, f"{event.get('tour_id')}:{event['seq']}:{index}", event, now)
