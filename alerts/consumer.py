@@ -351,8 +351,7 @@ class ShardConsumer:
         args: list[Any] = [self.consumer, keys.GROUP, len(ids), *ids]
         for tour_id in tours:
             state = self.states[tour_id]
-            changes, stale = state.take_changes(), state.stale_fields
-            state.stale_fields = []
+            changes, stale = state.take_changes(), state.take_stale_fields()
             script_keys.append(keys.state(self.shard, tour_id))
             args.append(2 * len(changes))
             for name, value in changes.items():

@@ -257,6 +257,11 @@ class TourState:
         self.touched.clear()
         return fields
 
+    def take_stale_fields(self) -> list[str]:
+        """The fields of an older layout the next save deletes (it writes their content anew)."""
+        stale, self.stale_fields = self.stale_fields, []
+        return stale
+
     @classmethod
     def from_fields(cls, fields: Mapping[bytes | str, bytes]) -> TourState:
         """The inverse of :meth:`to_fields`; an empty mapping is a new state."""
