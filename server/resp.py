@@ -81,6 +81,42 @@ class RespConnection:
             raise
         return replies
 
+    def send(self, commands: list[bytes]) -> None:
+        """Write packed commands without waiting for their replies (a streaming caller reads them with
+        :meth:`replies`, in order)."""
+        if self._writer is None:
+            raise ConnectionError("not connected")
+        self._writer.write(b"".join(commands))
+
+    async def drain(self) -> None:
+        """Wait while the socket's send buffer is over its high-water mark (Redis is not keeping up)."""
+        if self._writer is not None:
+            await self._writer.drain()
+
+    async def replies(self) -> list[Any]:
+        """The next replies to arrive (at least one), in order; raises ConnectionError once the server is gone."""
+        reader, parser = self._reader, self._parser
+        if reader is None:
+            raise ConnectionError("not connected")
+        while True:
+            reply = parser.gets()
+            if reply is not False:
+                break
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("connection closed by the server")
+            parser.feed(data)
+        out = [reply]
+        while (reply := parser.gets()) is not False:
+            out.append(reply)
+        return out
+
+    def abort(self) -> None:
+        """Drop the connection at once (a reader waiting on it sees it closed)."""
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.transport.abort()
+
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:

@@ -1,15 +1,18 @@
-"""One shared writer per web process: every connection's store step goes out in one pipeline per round trip.
+"""One shared writer per process: every connection's store step goes out pipelined over one raw connection.
 
 Measured here (docs/performance.md): a redis-py round trip is about two thirds of a frame's cost, and redis-py's
 default asyncio pool *raises* once its 100 connections are busy. So connections never talk to Redis themselves:
-they queue a script call and await its future; one task drains the queue, sends up to ``max_batch`` calls in one
-write over one raw connection (``server/resp.py``), and resolves each future with its own result. Under light
-load a batch is one call (no added latency); under heavy load the round trips are shared.
+they queue a script call and await its future. Each lane streams: one task writes whatever is queued (up to
+``max_batch`` calls a write) as soon as the event loop lets it, without waiting for the replies of what it wrote
+before; another reads replies as they come and resolves the oldest calls in flight. Under light load a write is
+one call (no added latency); under heavy load writes and reads carry many, and a call never waits for a batch
+it was not in.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -20,7 +23,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from server.keys import SCRIPTS
-from server.resp import RespConnection, RespError, pack
+from server.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
 
 log = logging.getLogger(__name__)
 
@@ -34,81 +37,95 @@ class StorageUnavailable(RedisConnectionError):
 # and may queue many calls without awaiting each. None: any lane.
 LANE: ContextVar[int | None] = ContextVar("writer_lane", default=None)
 
+# the scripts' SHA1s are known before they are loaded: a script lost by the server (restarted, flushed) is loaded
+# again in the same stream as the call that missed it, ahead of the call's second try
+SHAS: dict[str, str] = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}
+_LOAD_ALL = [("SCRIPT", "LOAD", source) for source in SCRIPTS.values()]
+
 
 class Call:
-    __slots__ = ("script", "keys", "args", "future")
+    __slots__ = ("script", "keys", "args", "future", "written", "retried")
 
-    def __init__(self, script: str, keys: list[str], args: list[Any], future: asyncio.Future[Any]) -> None:
+    def __init__(self, script: str, keys: list[str], args: list[Any], future: asyncio.Future[Any] | None) -> None:
         self.script, self.keys, self.args, self.future = script, keys, args, future
+        self.written = 0  # the lane's count of calls written when this one was
+        self.retried = False
 
 
 class _Lane:
-    __slots__ = ("conn", "queue", "wake")
+    __slots__ = ("conn", "queue", "wake", "inflight", "reader", "written", "reloaded", "progress")
 
     def __init__(self, url: str) -> None:
         self.conn = RespConnection(url)
-        self.queue: deque[Call] = deque()
+        self.queue: deque[Call] = deque()  # not written yet
         self.wake = asyncio.Event()
+        self.inflight: deque[Call] = deque()  # written on the current connection, in order, replies pending
+        self.reader: asyncio.Task[None] | None = None
+        self.written = 0
+        self.reloaded = 0  # `written` when the scripts were last loaded on this connection
+        self.progress = 0.0  # loop time of the last reply (or of the first call in flight after none were)
 
 
 class ScriptWriter:
-    """``lanes`` connections each carry one batch at a time: with two, one batch is built and sent while Redis
-    runs the other (the watcher's effects are Lua-heavy). Each lane sends its calls in the order they were
-    queued (:data:`LANE` pins a caller to one); each caller awaits its own result."""
+    """``lanes`` connections, each streaming its calls in the order they were queued (:data:`LANE` pins a caller
+    to one); each caller awaits its own result. A connection lost fails the calls in flight on it (their outcome
+    is unknown: every caller retries idempotently) and the next write connects again."""
 
     def __init__(self, url: str, max_batch: int = 256, lanes: int = 1) -> None:
         self.lanes = [_Lane(url) for _ in range(lanes)]
         self.conns = [lane.conn for lane in self.lanes]
         self.max_batch = max_batch
-        self.shas: dict[str, bytes] = {}
         self._next = 0  # the lane of the next unpinned call: round robin
         self._tasks: list[asyncio.Task[None]] = []
-        self.batches = 0
+        self.batches = 0  # writes
         self.calls = 0
 
     async def start(self) -> None:
-        for conn in self.conns:
-            await self._ensure_connected(conn)
+        for lane in self.lanes:
+            await self._ensure_connected(lane)
         self._tasks = [asyncio.create_task(self._run(lane), name=f"script-writer-{n}")
                        for n, lane in enumerate(self.lanes)]
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="script-writer-watchdog"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = self._tasks + [lane.reader for lane in self.lanes if lane.reader is not None]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             try:
                 await task
             except asyncio.CancelledError:
                 pass
         self._tasks = []
         for lane in self.lanes:
-            while lane.queue:
-                call = lane.queue.popleft()
-                if not call.future.done():
-                    call.future.set_exception(StorageUnavailable("shutting down"))
-        for conn in self.conns:
-            await conn.close()
+            lane.reader = None
+            _fail(lane.queue, StorageUnavailable("shutting down"))
+            _fail(lane.inflight, StorageUnavailable("shutting down"))
+            await lane.conn.close()
 
-    async def _ensure_connected(self, conn: RespConnection) -> None:
-        if conn.connected:
+    async def _ensure_connected(self, lane: _Lane) -> None:
+        if lane.conn.connected and lane.reader is not None and not lane.reader.done():
             return
-        await conn.connect()
-        await self._load_scripts(conn)
-
-    async def _load_scripts(self, conn: RespConnection) -> None:
-        names = list(SCRIPTS)
-        replies = await conn.roundtrip([pack("SCRIPT", "LOAD", SCRIPTS[name]) for name in names])
-        for name, sha in zip(names, replies, strict=True):
-            if isinstance(sha, RespError):
-                raise sha
-            self.shas[name] = sha
+        if lane.reader is not None:  # the old connection's reader: what was in flight there is lost with it
+            lane.reader.cancel()
+            lane.reader = None
+        _fail(lane.inflight, StorageUnavailable("connection lost"))
+        await lane.conn.close()
+        await lane.conn.connect()
+        for reply in await lane.conn.roundtrip([pack(*load) for load in _LOAD_ALL]):
+            if isinstance(reply, RespError):
+                await lane.conn.close()
+                raise reply
+        lane.inflight = deque()
+        lane.reloaded = lane.written
+        lane.reader = asyncio.create_task(self._read(lane, lane.inflight), name="script-writer-reader")
 
     def call(self, script: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
         """Queue one script call; the future resolves to its result or raises StorageUnavailable."""
         return self._queue(Call(script, keys, args, asyncio.get_running_loop().create_future()))
 
     def command(self, *args: bytes | str | int | float) -> asyncio.Future[Any]:
-        """Queue one plain command (``HSET``, ``XACK``...), batched with the script calls like them."""
+        """Queue one plain command (``HSET``, ``XACK``...), streamed with the script calls like them."""
         return self._queue(Call("", [], list(args), asyncio.get_running_loop().create_future()))
 
     def _queue(self, call: Call) -> asyncio.Future[Any]:
@@ -118,10 +135,11 @@ class ScriptWriter:
         lane = self.lanes[pinned % len(self.lanes)]
         lane.queue.append(call)
         lane.wake.set()
+        assert call.future is not None
         return call.future
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """The :class:`server.scripts.ScriptRunner` interface: one call, batched with everyone else's."""
+        """The :class:`server.scripts.ScriptRunner` interface: one call, streamed with everyone else's."""
         return await self.call(name, list(keys), list(args))
 
     async def _run(self, lane: _Lane) -> None:
@@ -134,52 +152,89 @@ class ScriptWriter:
             batch = [queue.popleft() for _ in range(min(self.max_batch, len(queue)))]
             if not queue:
                 lane.wake.clear()
-            await self._send(lane.conn, batch)
+            await self._send(lane, batch)
 
-    async def _send(self, conn: RespConnection, batch: list[Call]) -> None:
+    async def _send(self, lane: _Lane, batch: list[Call]) -> None:
         # a caller that gave up (cancelled: its lease lost, its flush failed) must not have its write land later
-        batch = [call for call in batch if not call.future.done()]
+        batch = [call for call in batch if call.future is None or not call.future.done()]
         if not batch:
             return
-        self.batches += 1
-        self.calls += len(batch)
         try:
-            await self._ensure_connected(conn)
-            results = await self._pipeline(conn, batch)
-            if any(_noscript(r) for r in results):
-                # the server restarted or was flushed: load the scripts again and retry just those calls
-                await self._load_scripts(conn)
-                retry = [i for i, r in enumerate(results) if _noscript(r)]
-                again = await self._pipeline(conn, [batch[i] for i in retry])
-                for i, result in zip(retry, again, strict=True):
-                    results[i] = result
+            await self._ensure_connected(lane)
+            self._write(lane, batch)
+            await lane.conn.drain()
         except (OSError, ConnectionError, TimeoutError, RespError) as exc:
             log.warning("storage unavailable: %s", exc)
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(StorageUnavailable(str(exc) or type(exc).__name__))
-            return
+            _fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
         except Exception as exc:  # noqa: BLE001 - e.g. an argument that cannot be packed: the lane lives on
             log.exception("writer batch failed")
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(exc)
+            _fail(batch, exc)
+
+    def _write(self, lane: _Lane, batch: list[Call]) -> None:
+        packed = [pack("EVALSHA", SHAS[call.script], len(call.keys), *call.keys, *call.args) if call.script
+                   else pack(*call.args) for call in batch]  # packed before anything is written: all or none
+        lane.conn.send(packed)
+        if not lane.inflight:
+            lane.progress = asyncio.get_running_loop().time()
+        for call in batch:
+            lane.written += 1
+            call.written = lane.written
+        lane.inflight.extend(batch)
+        self.batches += 1
+        self.calls += len(batch)
+
+    async def _read(self, lane: _Lane, inflight: deque[Call]) -> None:
+        """Resolve the calls in flight on one connection with their replies, in order, until it fails."""
+        conn, loop = lane.conn, asyncio.get_running_loop()
+        try:
+            while True:
+                replies = await conn.replies()
+                lane.progress = loop.time()
+                for reply in replies:
+                    call = inflight.popleft()
+                    if isinstance(reply, RespError):
+                        self._error(lane, call, reply)
+                    elif call.future is not None and not call.future.done():
+                        call.future.set_result(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the connection is gone or out of step: fail what it carried
+            if inflight:
+                log.warning("storage unavailable: %s", exc)
+            _fail(inflight, StorageUnavailable(str(exc) or type(exc).__name__))
+            conn.abort()
+
+    def _error(self, lane: _Lane, call: Call, reply: RespError) -> None:
+        if call.future is None or call.future.done():
+            return  # a script load of our own (its call fails on its own if it did not take), or a caller gone
+        if call.script and not call.retried and str(reply).startswith("NOSCRIPT"):
+            # the server lost its scripts (restarted, flushed): load them once more ahead of this second try,
+            # unless that was done after this call was written
+            call.retried = True
+            try:
+                if call.written > lane.reloaded:
+                    self._write(lane, [Call("", [], list(load), None) for load in _LOAD_ALL])
+                    lane.reloaded = lane.written
+                self._write(lane, [call])
+            except (OSError, ConnectionError) as exc:
+                call.future.set_exception(StorageUnavailable(str(exc) or type(exc).__name__))
             return
-        for call, result in zip(batch, results, strict=True):
-            if call.future.done():  # the waiting connection went away
-                continue
-            if isinstance(result, RespError):
-                call.future.set_exception(ResponseError(str(result)))  # as redis-py would raise it
-            else:
-                call.future.set_result(result)
+        call.future.set_exception(ResponseError(str(reply)))  # as redis-py would raise it
 
-    async def _pipeline(self, conn: RespConnection, batch: list[Call]) -> list[Any]:
-        return await conn.roundtrip([
-            pack("EVALSHA", self.shas[call.script], len(call.keys), *call.keys, *call.args) if call.script
-            else pack(*call.args)
-            for call in batch
-        ])
+    async def _watchdog(self) -> None:
+        """A connection whose replies stopped coming for REPLY_TIMEOUT while calls wait is dropped: its calls
+        fail (StorageUnavailable) instead of hanging, and the next write connects again."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            for lane in self.lanes:
+                if lane.inflight and loop.time() - lane.progress > REPLY_TIMEOUT:
+                    log.warning("storage unavailable: no reply in %.0fs", REPLY_TIMEOUT)
+                    lane.conn.abort()
 
 
-def _noscript(reply: Any) -> bool:
-    return isinstance(reply, RespError) and str(reply).startswith("NOSCRIPT")
+def _fail(calls: deque[Call] | list[Call], exc: BaseException) -> None:
+    while calls:
+        call = calls.pop()
+        if call.future is not None and not call.future.done():
+            call.future.set_exception(exc)

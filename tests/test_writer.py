@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from server.writer import LANE, ScriptWriter
+from server.writer import LANE, ScriptWriter, StorageUnavailable
 
 
 async def _pinned_pushes(writer: ScriptWriter, lane: int, key: str, count: int) -> list[int]:
@@ -50,3 +50,38 @@ async def test_unpinned_calls_spread_over_the_lanes_and_an_error_reply_stays_wit
     assert sorted(results) == list(range(1, 101))
     assert await redis_client.get("counter") == b"100"
     assert {conn.connected for conn in writer.conns} == {False}  # both lanes closed on stop
+
+
+async def test_scripts_lost_by_the_server_are_loaded_again_and_every_call_goes_through(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    """A restarted or flushed server has forgotten the scripts: each call that missed one is tried once more,
+    after the scripts are loaded again in the same stream, and answers as if nothing had happened."""
+    writer = ScriptWriter(redis_url, max_batch=8)
+    await writer.start()
+    try:
+        await writer.run("release_lease", ["lease:x"], ["w1"])  # a script call goes through
+        await redis_client.script_flush()
+        results = await asyncio.gather(*(writer.run("release_lease", [f"lease:{n}"], ["w1"]) for n in range(40)))
+        assert results == [0] * 40
+        assert writer.calls >= 1 + 40 + 40  # each of the 40 was tried twice
+        await redis_client.set("lease:y", "w1")
+        assert await writer.run("release_lease", ["lease:y"], ["w1"]) == 1
+    finally:
+        await writer.stop()
+    assert await redis_client.exists("lease:y") == 0
+
+
+async def test_a_dropped_connection_fails_the_calls_in_flight_and_the_next_call_connects_again(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    try:
+        assert await writer.command("INCR", "n") == 1
+        blocked = writer.command("BLPOP", "nothing", 0)  # in flight until its connection goes
+        await asyncio.sleep(0.2)
+        await redis_client.client_kill_filter(_type="normal", skipme=True)  # every client but this one
+        with pytest.raises(StorageUnavailable):
+            await blocked
+        assert await writer.command("INCR", "n") == 2
+    finally:
+        await writer.stop()
