@@ -106,8 +106,9 @@ class EffectApplier:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
         if result.opened:
             self.opened.inc(effect.kind)
-            if effect.escalate:
-                await self.arm_escalation(result.alert, now)
+            alert = result.alert  # None: a replay of an alert since expired, whose clocks no longer matter
+            if effect.escalate and alert is not None:
+                await self.arm_escalation(alert, now)
 
     async def arm_escalation(self, alert: dict[str, Any], now: float) -> None:
         """The ack clocks of a newly opened alert: each level fires unless it was acknowledged by then."""

@@ -63,12 +63,13 @@ class UpsertResult:
     body: str  # the alert as JSON (``alert`` parses it: most upserts of the watcher never look)
     opened: bool
     changed: bool
-    # a replayed token: nothing changed now; ``alert`` and ``opened`` are what the first application returned
+    # a replayed token: nothing changed now; ``opened`` is what the first application did, ``alert`` the alert as
+    # it is now (None once it expired)
     replayed: bool = False
 
     @property
-    def alert(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.body)
+    def alert(self) -> dict[str, Any] | None:
+        parsed: dict[str, Any] | None = json.loads(self.body)
         return parsed
 
 
@@ -80,12 +81,14 @@ class ActResult:
 
 
 def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
-    """An applied marker ``opened|seq|json`` -> (opened, seq, alert); None for a step that changed nothing."""
+    """A script's answer ``opened|seq|json`` -> (opened, seq, alert); None for a step that changed nothing (or
+    replayed once its alert expired)."""
     text = as_text(marker)
     if not text:
         return None
     opened, seq, body = text.split("|", 2)
-    return opened == "1", seq, json.loads(body)
+    alert = json.loads(body)
+    return None if alert is None else (opened == "1", seq, alert)
 
 
 class AlertStore:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from typing import Any
 
 import msgpack
@@ -52,8 +53,8 @@ async def test_upsert_opens_then_dedups_and_counts(store: AlertStore) -> None:
     assert other.opened and other.alert["alert_id"] != alert["alert_id"]
 
 
-async def test_replayed_token_counts_once_and_returns_the_first_result(store: AlertStore,
-                                                                       redis_client: aioredis.Redis) -> None:
+async def test_replayed_token_counts_once_and_tells_what_it_opened(store: AlertStore,
+                                                                   redis_client: aioredis.Redis) -> None:
     first = await store.upsert(incident(), "ev1:0", NOW)
     changes = await redis_client.xlen(keys.ALERT_CHANGES)
     replay = await store.upsert(incident(), "ev1:0", NOW + 5)
@@ -61,6 +62,22 @@ async def test_replayed_token_counts_once_and_returns_the_first_result(store: Al
     assert replay.alert == first.alert
     assert (await store.get(first.alert["alert_id"]))["count"] == 1
     assert await redis_client.xlen(keys.ALERT_CHANGES) == changes
+    # the marker, kept a week for every change, names the alert instead of keeping a copy of it
+    alert_id, seq = first.alert["alert_id"], (await redis_client.xrevrange(keys.ALERT_CHANGES, count=1))[0][0]
+    assert await redis_client.get(keys.alert_applied("ev1:0")) == b"1|" + seq + b"|" + alert_id.encode()
+    # so a replay after a later change answers with the alert as it is now, still "opened" by its first try
+    await store.upsert(incident(severity="critical"), "ev2:0", NOW + 10)
+    late = await store.upsert(incident(), "ev1:0", NOW + 20)
+    assert late.replayed and late.opened and late.alert["count"] == 2 and late.alert["severity"] == "critical"
+
+
+async def test_a_marker_that_kept_the_alert_itself_still_replays(store: AlertStore,
+                                                                 redis_client: aioredis.Redis) -> None:
+    """Markers written before they were made small kept the alert's JSON: a replay answers with that."""
+    old = {"alert_id": "A9", "kind": "incident", "count": 1}
+    await redis_client.set(keys.alert_applied("old:0"), "1|1-0|" + json.dumps(old))
+    replay = await store.upsert(incident(), "old:0", NOW)
+    assert replay.replayed and replay.opened and replay.alert == old
 
 
 async def test_severity_only_rises(store: AlertStore) -> None:

@@ -116,3 +116,25 @@ local function mark(marker, ttl, opened, seq, json)
   redis.call('SET', marker, value, 'EX', ttl)
   return value
 end
+
+-- A watcher effect's applied marker: "<opened 0|1>|<seq>|<alert id>", or "" when the step changed nothing. It
+-- lives FX_TTL (7 days) and the watcher writes one per alert change, so it names the alert rather than keep a copy
+-- of it; the caller gets "<opened>|<seq>|<alert JSON>" now, and a replay the alert as it is then.
+local function mark_applied(marker, ttl, opened, seq, id, json)
+  if not seq then
+    redis.call('SET', marker, '', 'EX', ttl)
+    return ''
+  end
+  redis.call('SET', marker, opened .. '|' .. seq .. '|' .. id, 'EX', ttl)
+  return opened .. '|' .. seq .. '|' .. json
+end
+
+-- The answer to a replayed watcher effect: its marker with the alert as it is now ("null" once it expired).
+local function replayed(done)
+  local opened, seq, id = string.match(done, '^([01])|([^|]*)|(A%d+)$')
+  if not id then
+    return {'replay', done} -- changed nothing, or a marker of an older version that kept the alert's JSON
+  end
+  local h = load(id)
+  return {'replay', opened .. '|' .. seq .. '|' .. (h and render(h) or 'null')}
+end

@@ -1,13 +1,14 @@
 -- Open the alert for one condition and subject, or update the open/acknowledged one (count + 1, details merged,
--- severity only rises). Once per token: a replayed effect returns what the first application returned.
+-- severity only rises). Once per token: a replayed effect returns whether its first application opened the alert, and the
+-- alert as it is now.
 -- KEYS[1] the changes stream, KEYS[2] the applied marker of this token, KEYS[3] the dedup key
 -- ARGV[1] prefix, [2] changes maxlen, [3] now (ISO), [4] now (epoch), [5] marker ttl, [6] index bound
 -- ARGV[7] kind, [8] dedup key name, [9] severity, [10] region, [11] summary, [12] tour id ('' = none)
 -- ARGV[13..] details as name, JSON value pairs
--- Returns {"replay" | "new", marker}
+-- Returns {"replay" | "new", "<opened>|<seq>|<alert JSON>" or "" (changed nothing)}
 local done = redis.call('GET', KEYS[2])
 if done then
-  return {'replay', done}
+  return replayed(done)
 end
 local now, severity = ARGV[3], ARGV[9]
 local id, h = active(KEYS[3])
@@ -43,4 +44,4 @@ else
 end
 h = load(id)
 local seq, json = publish(KEYS[1], h, ARGV[2])
-return {'new', mark(KEYS[2], ARGV[5], opened, seq, json)}
+return {'new', mark_applied(KEYS[2], ARGV[5], opened, seq, id, json)}
