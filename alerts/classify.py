@@ -101,9 +101,10 @@ class Words:
     def count(self, text: str) -> int:
         return len(self.found(text))
 
-    def blank(self, text: str) -> str:
-        """Remove matched phrases so "not good" / "不好" do not also count as praise."""
-        for word in self.found(text):
+    def blank(self, text: str, found: list[str] | None = None) -> str:
+        """Remove matched phrases (``found``, when the caller has them) so "not good" / "不好" do not also count
+        as praise."""
+        for word in self.found(text) if found is None else found:
             pattern = self._latin.get(word)
             text = pattern.sub(" ", text) if pattern is not None else text.replace(word, " ")
         return text
@@ -122,8 +123,9 @@ def classify_comment(comment: str | None, score: int) -> str | None:
     if comment is None or not comment.strip():
         return None
     text = comment.lower()
-    complaint = float(_COMPLAINT.count(text))
-    rest = _COMPLAINT.blank(text)
+    complaints = _COMPLAINT.found(text)
+    complaint = float(len(complaints))
+    rest = _COMPLAINT.blank(text, complaints)
     suggestion = float(_SUGGESTION.count(rest))
     praise = float(_PRAISE.count(rest))
     # the score leans, it does not decide: it breaks ties and classes a comment with no keyword at all

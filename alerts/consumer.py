@@ -92,6 +92,7 @@ class ShardConsumer:
         self.stream = keys.events(shard)
         self.reader = RespConnection(settings.redis_url or "")
         self.states: dict[str, TourState] = {}
+        self.last_seqs: dict[str, tuple[str, tuple[int, int]]] = {}  # tour -> its state's last_seq, parsed
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
         # failures of an entry itself (not of entries held back behind it, which are re-delivered too)
         self.failures: dict[bytes, tuple[int, str]] = {}
@@ -235,8 +236,11 @@ class ShardConsumer:
         plans: dict[str, list[tuple[dict[str, Any], list[Effect]]]] = {}
         dirty: set[str] = set()
         failed_tours: set[str] = set()
+        types: dict[str, int] = {}
         try:
             for event in events:
+                kind = str(event.get("type"))
+                types[kind] = types.get(kind, 0) + 1
                 tour_id = event.get("tour_id") or ""
                 if tour_id in failed_tours:
                     continue  # keep one tour's events in order: retry them after the failed one
@@ -248,6 +252,8 @@ class ShardConsumer:
                 plans.setdefault(tour_id, []).append((event, effects))
                 if changed:
                     dirty.add(tour_id)
+            for kind, count in types.items():
+                self.folded.inc(kind, by=count)
             tours = list(plans)
             outcomes = await asyncio.gather(*(self._apply(plans[t], now) for t in tours), return_exceptions=True)
             for tour_id, outcome in zip(tours, outcomes, strict=True):
@@ -284,15 +290,17 @@ class ShardConsumer:
 
     def _plan(self, event: dict[str, Any], tour_id: str, now: float) -> tuple[bool, list[Effect]]:
         """Fold one event (pure): whether its tour's state changed, and the effects it asks for."""
-        self.folded.inc(str(event.get("type")))
         if event.get("type") == "deadline" and event.get("kind") == "escalation":
             # an ack clock belongs to the alert, not to the tour's state: the alert store decides
             subject = event.get("subject") or {}
             return False, [EscalateAlert(subject["alert_id"], int(subject["level"]))]
         state = self.states[tour_id]
-        if parse_seq(event["seq"]) <= parse_seq(state.last_seq):
+        seq = parse_seq(event["seq"])
+        last = self.last_seqs.get(tour_id)  # the tour's last seq as parsed when it was folded, if still current
+        if seq <= (last[1] if last is not None and last[0] == state.last_seq else parse_seq(state.last_seq)):
             return False, []  # folded before a crash that came before its ack
         folded = fold(state, event, self.settings.rules)
+        self.last_seqs[tour_id] = (state.last_seq, seq)
         return True, evaluate(state, event, folded, self.settings, now)
 
     async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:

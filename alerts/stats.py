@@ -107,6 +107,7 @@ def upper_bound(mean: float, stdev: float, n: int, confidence: float = 0.9) -> f
     return min(SCORE_MAX, mean + t_ppf(confidence, n - 1) * s / math.sqrt(n))
 
 
+@lru_cache(maxsize=4096)  # a day's (mean, stdev, n) recurs across days and tours: ratings are whole stars
 def below_probability(mean: float, stdev: float, n: int, threshold: float) -> float:
     """How sure we are that the true mean is below ``threshold``: the t distribution's answer, in [0, 1]."""
     if n < 2:

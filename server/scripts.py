@@ -19,7 +19,21 @@ _bound: dict[tuple[int, str], AsyncScript] = {}
 
 # JSON arguments of the scripts, compact and in UTF-8; one encoder, as json.dumps builds one per call when given
 # options (a cost on the watcher's hot path)
-to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_FINITE = (float("-inf"), float("inf"))
+
+
+def to_json(value: Any) -> str:
+    """``value`` as compact JSON. Most are a number or a word (an alert's details are one argument each): those
+    are written here as the encoder writes them, which otherwise builds a C encoder for every single value."""
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value == value and value not in _FINITE:
+        return float.__repr__(value)
+    if value is None:
+        return "null"
+    return _encode(value)  # a string goes straight to the C escaper; containers, bools and the rest as they are
 
 
 def as_text(value: Any) -> str:
