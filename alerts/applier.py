@@ -29,11 +29,11 @@ from alerts.effects import (
     UpsertAlert,
 )
 from alerts.pool import PoolStore
-from alerts.store import AlertStore
+from alerts.store import AlertStore, upsert_result
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.metrics import Registry
-from server.push import dispatched, incident_push, publish
+from server.push import dispatched, incident_push, publish, publish_call
 from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
@@ -68,40 +68,47 @@ class EffectApplier:
     def _shard(self, tour_id: str) -> int:
         return keys.shard_of(tour_id, self.settings.storage.shards)
 
-    def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[None]:
-        """The step of an event's ``index``-th effect, idempotent by a token naming both."""
-        return self._apply_one(effect, f"{event.get('tour_id')}:{event['seq']}:{index}", event, now)
-
-    async def _apply_one(self, effect: Effect, token: str, event: dict[str, Any], now: float) -> None:
+    def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[Any]:
+        """Start the step of an event's ``index``-th effect, idempotent by a token naming both, and return what to
+        await for it. A single-step effect's script call is queued before this returns (so the effects a caller
+        starts in turn on one writer lane reach Redis in that order, however they are awaited), and is awaited as
+        the writer's future itself, or through a short coroutine when its reply calls for more (an upsert that
+        opened an alert arms its escalation clocks; a complaint count may upsert its category's alert): no task
+        for either. A multi-step effect (a pool pull or release) is a coroutine that starts when awaited."""
+        token = f"{event.get('tour_id')}:{event['seq']}:{index}"
         match effect:
             case UpsertAlert():
-                await self.upsert(effect, token, event, now)
+                return self._upserted(self.store.upsert_call(effect, token, now), effect, event, now)
             case ResolveAlert():
-                await self.store.resolve_by_dedup(effect.dedup_key, effect.note, "system", token, now)
+                return self.store.resolve_call(effect.dedup_key, effect.note, "system", token, now)
             case EscalateAlert():
-                await self.store.escalate(effect.alert_id, effect.level, token, now)
+                return self.store.escalate_call(effect.alert_id, effect.level, token, now)
             case SetDeadline():
-                await self.set_deadline(effect)
+                return self.set_deadline_call(effect)
             case ClearDeadline():
                 shard = self._shard(effect.tour_id)
-                await self.runner.run(
+                return self.runner.call(
                     "clear_deadline", [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
                     [effect.deadline_id])
             case SendNotice():
-                await publish(self.runner, effect.notice_id, {
+                return publish_call(self.runner, effect.notice_id, {
                     "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
                     "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to})
             case IncidentChanged():
-                await self.push_incident(effect.tour_id, effect.incident, token)
-            case PullResources():
-                await self.pull(effect, token, now)
-            case ReleaseResources():
-                await self.release(effect, token, now)
+                return publish_call(self.runner, f"incident:{token}", incident_push(effect.tour_id, effect.incident))
             case CountComplaint():
-                await self.count_complaint(effect, now)
+                return self._counted(self.count_call(effect), effect, now)
+            case PullResources():
+                return self.pull(effect, token, now)
+            case ReleaseResources():
+                return self.release(effect, token, now)
+        raise TypeError(f"not an effect: {effect!r}")
 
     async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:
-        result = await self.store.upsert(effect, token, now)
+        await self._upserted(self.store.upsert_call(effect, token, now), effect, event, now)
+
+    async def _upserted(self, reply: Awaitable[Any], effect: UpsertAlert, event: dict[str, Any], now: float) -> None:
+        result = upsert_result(await reply)
         if result.changed and "received_at" in event:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
         if result.opened:
@@ -119,13 +126,16 @@ class EffectApplier:
             for level, after in enumerate(self.settings.sla.ack_escalation, start=1)))
 
     async def set_deadline(self, effect: SetDeadline) -> None:
+        await self.set_deadline_call(effect)
+
+    def set_deadline_call(self, effect: SetDeadline) -> Awaitable[Any]:
         shard = self._shard(effect.tour_id)
         payload = msgpack.packb({
             "type": "deadline", "tour_id": effect.tour_id, "deadline_id": effect.deadline_id,
             "kind": effect.kind, "due": effect.due, "subject": effect.subject, "sender": "system",
             "msg_id": effect.deadline_id, "at": effect.due, "received_at": effect.due,
         }, use_bin_type=True)
-        await self.runner.run(
+        return self.runner.call(
             "set_deadline",
             [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id), keys.fired(shard, effect.deadline_id)],
             [effect.deadline_id, effect.due, payload])
@@ -170,11 +180,14 @@ class EffectApplier:
                                                          fallback=False, shortfall=item.shortfall),
                                      f"{token}:served:{item.incident_id}:{item.request}")
 
-    async def count_complaint(self, effect: CountComplaint, now: float) -> None:
-        flat = await self.runner.run(
+    def count_call(self, effect: CountComplaint) -> Awaitable[Any]:
+        return self.runner.call(
             "count_complaint",
             [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
             [effect.category, FX_TTL])
+
+    async def _counted(self, reply: Awaitable[Any], effect: CountComplaint, now: float) -> None:
+        flat = await reply
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         total = sum(counts.values())
         rules = self.settings.rules

@@ -15,7 +15,7 @@ import logging
 import time
 import traceback
 import zlib
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import msgpack
@@ -307,7 +307,7 @@ class ShardConsumer:
         """One tour's effects, in stream order: each event's after the previous event's all landed, and within an
         event without a round trip each. The tour is pinned to one writer lane, which sends calls in the order
         they were queued, so an event's single-step effects (an upsert, its deadlines, a notice: never two on the
-        same key) are queued at once and awaited together; a multi-step effect (a pool pull) waits for those
+        same key) are all started before the first is awaited; a multi-step effect (a pool pull) waits for those
         before it and runs alone.
 
         Never further ahead than one event: should an effect fail, no later event's effect has landed, so the
@@ -315,38 +315,37 @@ class ShardConsumer:
         whole read (retried as it is); an error reply that will come back every time (a script error) is charged
         to its own event alone."""
         LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
+        apply_one = self.applier.apply_one
         for event, effects in planned:
-            if len(effects) == 1:  # the common case: nothing to queue beside it, so no task either
-                await self._settle(event, [self.applier.apply_one(effects[0], 0, event, now)])
-                continue
-            running: list[Awaitable[None]] = []
+            started: list[Awaitable[Any]] = []
             for index, effect in enumerate(effects):
                 if isinstance(effect, SINGLE_STEP):
-                    running.append(asyncio.ensure_future(self.applier.apply_one(effect, index, event, now)))
+                    started.append(apply_one(effect, index, event, now))
                     continue
-                await self._settle(event, running)  # a multi-step effect: after the ones before it, and alone
-                await self._settle(event, [asyncio.ensure_future(self.applier.apply_one(effect, index, event, now))])
-                running = []
-            await self._settle(event, running)
+                await self._settle(event, started)  # a multi-step effect: after the ones before it, and alone
+                await self._settle(event, [apply_one(effect, index, event, now)])
+                started = []
+            await self._settle(event, started)
 
     @staticmethod
-    async def _settle(event: dict[str, Any], steps: list[Awaitable[None]]) -> None:
-        """Await an event's steps in flight (a lone one inline); every one settles before a failure is raised."""
-        failures: list[BaseException]
-        if not steps:
-            return
-        if len(steps) == 1:
+    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]]) -> None:
+        """Await an event's steps in flight, in turn (their calls are queued already, so this costs no round trip
+        each); every one settles before a failure is raised."""
+        failures: list[BaseException] = []
+        for n, step in enumerate(steps):
             try:
-                await steps[0]
-                return
-            except Exception as exc:  # noqa: BLE001 - classified below, as gather's outcomes are
-                failures = [exc]
-        else:
-            outcomes = await asyncio.gather(*steps, return_exceptions=True)
-            failures = [o for o in outcomes if isinstance(o, BaseException)]
+                await step
+            except asyncio.CancelledError:
+                for rest in steps[n + 1:]:  # nobody will await them: a call not yet written is not written
+                    if isinstance(rest, Coroutine):
+                        rest.close()
+                    elif isinstance(rest, asyncio.Future):
+                        rest.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - classified below, once all have settled
+                failures.append(exc)
         for failure in failures:
-            if isinstance(failure, asyncio.CancelledError) or (isinstance(failure, RedisError)
-                                                                 and storage_trouble(failure)):
+            if isinstance(failure, RedisError) and storage_trouble(failure):
                 raise failure
         if failures:
             raise EffectFailed(event, "".join(traceback.format_exception(failures[0]))) from failures[0]

@@ -14,7 +14,7 @@ escalate) are idempotent by the caller's token; a person's action is too when th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,14 @@ def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
     return None if alert is None else (opened == "1", seq, alert)
 
 
+def upsert_result(reply: Any) -> UpsertResult:
+    """The reply of ``alert_upsert.lua`` (an upsert always changes something the first time)."""
+    outcome, marker = reply
+    opened, _seq, body = as_text(marker).split("|", 2)
+    replayed = as_text(outcome) == "replay"
+    return UpsertResult(body=body, opened=opened == "1", changed=not replayed, replayed=replayed)
+
+
 class AlertStore:
     def __init__(self, redis: aioredis.Redis, settings: Settings, runner: ScriptRunner | None = None) -> None:
         self.redis = redis
@@ -107,25 +115,30 @@ class AlertStore:
 
     # --- watcher effects (idempotent by token) -----------------------------------------------------------
     async def upsert(self, effect: UpsertAlert, token: str, now: float) -> UpsertResult:
-        details: list[str] = []
+        return upsert_result(await self.upsert_call(effect, token, now))
+
+    def upsert_call(self, effect: UpsertAlert, token: str, now: float) -> Awaitable[Any]:
+        """:meth:`upsert`, started now (``ScriptRunner.call``); :func:`upsert_result` reads its reply."""
+        args = [*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
+                effect.summary, effect.tour_id or ""]
         for name, value in effect.details.items():
-            details += [str(name), to_json(value)]
-        outcome, marker = await self._call(
-            "alert_upsert", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)],
-            args=[*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
-                  effect.summary, effect.tour_id or "", *details])
-        opened, _seq, body = as_text(marker).split("|", 2)  # an upsert always changes something the first time
-        replayed = as_text(outcome) == "replay"
-        return UpsertResult(body=body, opened=opened == "1", changed=not replayed, replayed=replayed)
+            args.append(str(name))
+            args.append(to_json(value))
+        return self.runner.call(
+            "alert_upsert", [keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)], args)
 
     async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
                                now: float) -> dict[str, Any] | None:
         """Resolve the open or acknowledged alert of a condition (None when there is none)."""
-        _outcome, marker = await self._call(
-            "alert_resolve", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
-            args=[*self._head(now, self.settings.storage.retention), by, note])
+        _outcome, marker = await self.resolve_call(dedup_key, note, by, token, now)
         applied = _unmark(marker)
         return applied[2] if applied else None
+
+    def resolve_call(self, dedup_key: str, note: str, by: str, token: str, now: float) -> Awaitable[Any]:
+        """:meth:`resolve_by_dedup`, started now."""
+        return self.runner.call(
+            "alert_resolve", [keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
+            [*self._head(now, self.settings.storage.retention), by, note])
 
     async def annotate(self, dedup_key: str, details: dict[str, Any], token: str, now: float) -> dict[str, Any] | None:
         """Merge details into the open or acknowledged alert of a condition without counting a firing (None when
@@ -142,11 +155,14 @@ class AlertStore:
     async def escalate(self, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
         """Raise an open alert to ``level`` (severity one step up); None when it was acknowledged, resolved or
         already at that level."""
-        _outcome, marker = await self._call(
-            "alert_escalate", keys=[keys.ALERT_CHANGES, keys.alert_applied(token)],
-            args=[*self._head(now, self.settings.storage.retention), alert_id, level])
+        _outcome, marker = await self.escalate_call(alert_id, level, token, now)
         applied = _unmark(marker)
         return applied[2] if applied else None
+
+    def escalate_call(self, alert_id: str, level: int, token: str, now: float) -> Awaitable[Any]:
+        """:meth:`escalate`, started now."""
+        return self.runner.call("alert_escalate", [keys.ALERT_CHANGES, keys.alert_applied(token)],
+                                [*self._head(now, self.settings.storage.retention), alert_id, level])
 
     # --- a person's action -------------------------------------------------------------------------------
     async def act(self, alert_id: str, action: str, by: str, now: float, note: str | None = None,

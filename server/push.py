@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,11 +32,14 @@ CATCH_UP_LIMIT = 1000
 
 async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> str:
     """Publish a push (``type`` notice or incident, with ``tour_id`` and ``audience``) once; returns its seq."""
-    seq = await runner.run(
-        "publish_notice", [keys.notice_sent(push_id), keys.NOTICES],
-        [to_json(push), PUSH_TTL, NOTICES_MAXLEN],
-    )
+    seq = await publish_call(runner, push_id, push)
     return seq.decode() if isinstance(seq, bytes) else str(seq)
+
+
+def publish_call(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> Awaitable[Any]:
+    """:func:`publish`, started now (``ScriptRunner.call``); its reply is the seq."""
+    return runner.call("publish_notice", [keys.notice_sent(push_id), keys.NOTICES],
+                       [to_json(push), PUSH_TTL, NOTICES_MAXLEN])
 
 
 def incident_push(tour_id: str, incident: dict[str, Any]) -> dict[str, Any]:

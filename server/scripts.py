@@ -6,8 +6,9 @@ through :class:`server.writer.ScriptWriter` instead, which pipelines them.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 from redis.commands.core import AsyncScript
@@ -55,6 +56,11 @@ class ScriptRunner(Protocol):
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any: ...
 
+    def call(self, name: str, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        """Start a call now and await its result later: calls started in turn by one caller pinned to a writer
+        lane reach Redis in that order, however they are awaited."""
+        ...
+
 
 class RedisScripts:
     """A runner over a redis-py client: one EVALSHA per call. Enough where calls are rare (HTTP handlers); hot
@@ -65,3 +71,6 @@ class RedisScripts:
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await script(self.redis, name)(keys=list(keys), args=list(args))
+
+    def call(self, name: str, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        return asyncio.ensure_future(self.run(name, keys, args))  # a pool of connections: no order kept

@@ -12,10 +12,10 @@ if done then
 end
 local now, severity = ARGV[3], ARGV[9]
 local id, h = active(KEYS[3])
-local opened
+local opened, set
 if id then
   opened = '0'
-  local set = {'count', tonumber(h.count) + 1, 'updated_at', now, 'summary', ARGV[11]}
+  set = {'count', tonumber(h.count) + 1, 'updated_at', now, 'summary', ARGV[11]}
   if RANK[severity] > RANK[h.severity] then
     set[#set + 1] = 'severity'
     set[#set + 1] = severity
@@ -26,7 +26,7 @@ else
   opened = '1'
   id = 'A' .. redis.call('INCR', PREFIX .. ':next')
   local region = ARGV[10]
-  local set = {'alert_id', id, 'kind', ARGV[7], 'dedup_key', ARGV[8], 'severity', severity, 'status', 'open',
+  set = {'alert_id', id, 'kind', ARGV[7], 'dedup_key', ARGV[8], 'severity', severity, 'status', 'open',
                'region', region, 'summary', ARGV[11], 'count', 1, 'escalation_level', 0,
                'opened_at', now, 'updated_at', now}
   if ARGV[12] ~= '' then
@@ -41,7 +41,10 @@ else
   redis.call('ZADD', PREFIX .. ':all', ARGV[4], id)
   redis.call('ZREMRANGEBYRANK', PREFIX .. ':all', 0, -(tonumber(ARGV[6]) + 1))
   audit(id, {at = now, by = 'system', action = 'opened', severity = severity})
+  h = {}
 end
-h = load(id)
+for i = 1, #set, 2 do -- the record as it now is, without reading it back
+  h[set[i]] = set[i + 1]
+end
 local seq, json = publish(KEYS[1], h, ARGV[2])
 return {'new', mark_applied(KEYS[2], ARGV[5], opened, seq, id, json)}
