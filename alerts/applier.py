@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import msgpack
@@ -49,6 +49,25 @@ SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadl
 HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
+class Step:
+    """A started effect: its script call is queued already; awaiting the step awaits the call's reply, then what the
+    reply calls for (``then``). Cancelling it cancels the call, which the writer then never writes if it has not yet."""
+
+    __slots__ = ("call", "then")
+
+    def __init__(self, call: Awaitable[Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        self.call, self.then = call, then
+
+    def __await__(self) -> Generator[Any, None, None]:
+        reply = yield from self.call.__await__()
+        if self.then is not None:
+            yield from self.then(reply).__await__()
+
+    def cancel(self) -> None:
+        if isinstance(self.call, asyncio.Future):
+            self.call.cancel()
+
+
 class EffectApplier:
     def __init__(self, redis: aioredis.Redis, settings: Settings, store: AlertStore, pool: PoolStore,
                  metrics: Registry, runner: ScriptRunner | None = None) -> None:
@@ -71,33 +90,35 @@ class EffectApplier:
     def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[Any]:
         """Start the step of an event's ``index``-th effect, idempotent by a token naming both, and return what to
         await for it. A single-step effect's script call is queued before this returns (so the effects a caller
-        starts in turn on one writer lane reach Redis in that order, however they are awaited), and is awaited as
-        the writer's future itself, or through a short coroutine when its reply calls for more (an upsert that
-        opened an alert arms its escalation clocks; a complaint count may upsert its category's alert): no task
-        for either. A multi-step effect (a pool pull or release) is a coroutine that starts when awaited."""
+        starts in turn on one writer lane reach Redis in that order, however they are awaited): a :class:`Step`,
+        whose reply may call for more (an upsert that opened an alert arms its escalation clocks; a complaint
+        count may upsert its category's alert), with no task. A multi-step effect (a pool pull or release) is a
+        coroutine that starts when awaited."""
         token = f"{event.get('tour_id')}:{event['seq']}:{index}"
         match effect:
             case UpsertAlert():
-                return self._upserted(self.store.upsert_call(effect, token, now), effect, event, now)
+                return Step(self.store.upsert_call(effect, token, now),
+                            lambda reply: self._upserted(reply, effect, event, now))
             case ResolveAlert():
-                return self.store.resolve_call(effect.dedup_key, effect.note, "system", token, now)
+                return Step(self.store.resolve_call(effect.dedup_key, effect.note, "system", token, now))
             case EscalateAlert():
-                return self.store.escalate_call(effect.alert_id, effect.level, token, now)
+                return Step(self.store.escalate_call(effect.alert_id, effect.level, token, now))
             case SetDeadline():
-                return self.set_deadline_call(effect)
+                return Step(self.set_deadline_call(effect))
             case ClearDeadline():
                 shard = self._shard(effect.tour_id)
-                return self.runner.call(
+                return Step(self.runner.call(
                     "clear_deadline", [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
-                    [effect.deadline_id])
+                    [effect.deadline_id]))
             case SendNotice():
-                return publish_call(self.runner, effect.notice_id, {
+                return Step(publish_call(self.runner, effect.notice_id, {
                     "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
-                    "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to})
+                    "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to}))
             case IncidentChanged():
-                return publish_call(self.runner, f"incident:{token}", incident_push(effect.tour_id, effect.incident))
+                return Step(publish_call(self.runner, f"incident:{token}",
+                                         incident_push(effect.tour_id, effect.incident)))
             case CountComplaint():
-                return self._counted(self.count_call(effect), effect, now)
+                return Step(self.count_call(effect), lambda reply: self._counted(reply, effect, now))
             case PullResources():
                 return self.pull(effect, token, now)
             case ReleaseResources():
@@ -105,10 +126,10 @@ class EffectApplier:
         raise TypeError(f"not an effect: {effect!r}")
 
     async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:
-        await self._upserted(self.store.upsert_call(effect, token, now), effect, event, now)
+        await self._upserted(await self.store.upsert_call(effect, token, now), effect, event, now)
 
-    async def _upserted(self, reply: Awaitable[Any], effect: UpsertAlert, event: dict[str, Any], now: float) -> None:
-        result = upsert_result(await reply)
+    async def _upserted(self, reply: Any, effect: UpsertAlert, event: dict[str, Any], now: float) -> None:
+        result = upsert_result(reply)
         if result.changed and "received_at" in event:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
         if result.opened:
@@ -186,8 +207,7 @@ class EffectApplier:
             [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
             [effect.category, FX_TTL])
 
-    async def _counted(self, reply: Awaitable[Any], effect: CountComplaint, now: float) -> None:
-        flat = await reply
+    async def _counted(self, flat: Any, effect: CountComplaint, now: float) -> None:
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         total = sum(counts.values())
         rules = self.settings.rules

@@ -11,6 +11,7 @@ the group moves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -22,7 +23,7 @@ import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.applier import SINGLE_STEP, EffectApplier
+from alerts.applier import SINGLE_STEP, EffectApplier, Step
 from alerts.effects import Effect, EscalateAlert
 from alerts.fold import fold
 from alerts.rules import evaluate
@@ -318,13 +319,21 @@ class ShardConsumer:
         apply_one = self.applier.apply_one
         for event, effects in planned:
             started: list[Awaitable[Any]] = []
-            for index, effect in enumerate(effects):
-                if isinstance(effect, SINGLE_STEP):
-                    started.append(apply_one(effect, index, event, now))
-                    continue
-                await self._settle(event, started)  # a multi-step effect: after the ones before it, and alone
-                await self._settle(event, [apply_one(effect, index, event, now)])
-                started = []
+            try:
+                for index, effect in enumerate(effects):
+                    if isinstance(effect, SINGLE_STEP):
+                        started.append(apply_one(effect, index, event, now))
+                        continue
+                    await self._settle(event, started)  # a multi-step effect: after the ones before it, and alone
+                    started = []
+                    await self._settle(event, [apply_one(effect, index, event, now)])
+            except (RedisError, EffectFailed, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - an effect that could not even start (its arguments): this
+                # event's fault; what it started settles first
+                with contextlib.suppress(EffectFailed):
+                    await self._settle(event, started)
+                raise EffectFailed(event, traceback.format_exc()) from exc
             await self._settle(event, started)
 
     @staticmethod
@@ -337,10 +346,10 @@ class ShardConsumer:
                 await step
             except asyncio.CancelledError:
                 for rest in steps[n + 1:]:  # nobody will await them: a call not yet written is not written
-                    if isinstance(rest, Coroutine):
-                        rest.close()
-                    elif isinstance(rest, asyncio.Future):
+                    if isinstance(rest, Step | asyncio.Future):
                         rest.cancel()
+                    elif isinstance(rest, Coroutine):
+                        rest.close()
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, once all have settled
                 failures.append(exc)

@@ -77,17 +77,24 @@ class ScriptWriter:
         self.max_batch = max_batch
         self._next = 0  # the lane of the next unpinned call: round robin
         self._tasks: list[asyncio.Task[None]] = []
+        self.stopped = True  # until started: a call then fails at once instead of waiting for nobody
         self.batches = 0  # writes
         self.calls = 0
 
     async def start(self) -> None:
-        for lane in self.lanes:
-            await self._ensure_connected(lane)
+        self.stopped = False
+        try:
+            for lane in self.lanes:
+                await self._ensure_connected(lane)
+        except BaseException:
+            await self.stop()
+            raise
         self._tasks = [asyncio.create_task(self._run(lane), name=f"script-writer-{n}")
                        for n, lane in enumerate(self.lanes)]
         self._tasks.append(asyncio.create_task(self._watchdog(), name="script-writer-watchdog"))
 
     async def stop(self) -> None:
+        self.stopped = True
         tasks = self._tasks + [lane.reader for lane in self.lanes if lane.reader is not None]
         for task in tasks:
             task.cancel()
@@ -129,13 +136,16 @@ class ScriptWriter:
         return self._queue(Call("", [], list(args), asyncio.get_running_loop().create_future()))
 
     def _queue(self, call: Call) -> asyncio.Future[Any]:
+        assert call.future is not None
+        if self.stopped:
+            call.future.set_exception(StorageUnavailable("the writer is stopped"))
+            return call.future
         pinned = LANE.get()
         if pinned is None:
             pinned = self._next = (self._next + 1) % len(self.lanes)
         lane = self.lanes[pinned % len(self.lanes)]
         lane.queue.append(call)
         lane.wake.set()
-        assert call.future is not None
         return call.future
 
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -155,24 +165,37 @@ class ScriptWriter:
             await self._send(lane, batch)
 
     async def _send(self, lane: _Lane, batch: list[Call]) -> None:
-        # a caller that gave up (cancelled: its lease lost, its flush failed) must not have its write land later
-        batch = [call for call in batch if call.future is None or not call.future.done()]
-        if not batch:
-            return
+        written = False
         try:
             await self._ensure_connected(lane)
+            # a caller that gave up (cancelled: its lease lost, its flush failed) must not have its write land
+            # later, even one that gave up while the lane was connecting
+            batch = [call for call in batch if call.future is None or not call.future.done()]
             self._write(lane, batch)
+            written = True
             await lane.conn.drain()
         except (OSError, ConnectionError, TimeoutError, RespError) as exc:
             log.warning("storage unavailable: %s", exc)
-            _fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
-        except Exception as exc:  # noqa: BLE001 - e.g. an argument that cannot be packed: the lane lives on
-            log.exception("writer batch failed")
-            _fail(batch, exc)
+            if not written:
+                _fail(batch, StorageUnavailable(str(exc) or type(exc).__name__))
+        except BaseException:  # stopped while connecting: what was taken from the queue fails with the rest
+            if not written:
+                _fail(batch, StorageUnavailable("shutting down"))
+            raise
 
     def _write(self, lane: _Lane, batch: list[Call]) -> None:
-        packed = [pack("EVALSHA", SHAS[call.script], len(call.keys), *call.keys, *call.args) if call.script
-                   else pack(*call.args) for call in batch]  # packed before anything is written: all or none
+        packed, sent = [], []
+        for call in batch:
+            try:
+                packed.append(pack("EVALSHA", SHAS[call.script], len(call.keys), *call.keys, *call.args)
+                              if call.script else pack(*call.args))
+                sent.append(call)
+            except Exception as exc:  # noqa: BLE001 - an argument that cannot be packed fails its own call only
+                if call.future is not None and not call.future.done():
+                    call.future.set_exception(exc)
+        if not sent:
+            return
+        batch = sent
         lane.conn.send(packed)
         if not lane.inflight:
             lane.progress = asyncio.get_running_loop().time()
@@ -234,7 +257,8 @@ class ScriptWriter:
 
 
 def _fail(calls: deque[Call] | list[Call], exc: BaseException) -> None:
-    while calls:
-        call = calls.pop()
+    """Fail the calls (oldest first) and empty ``calls``."""
+    for call in calls:
         if call.future is not None and not call.future.done():
             call.future.set_exception(exc)
+    calls.clear()

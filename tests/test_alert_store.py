@@ -263,3 +263,12 @@ async def test_changes_after_a_trimmed_seq_asks_for_a_reset(redis_client: aiored
     assert await store.changes_after(last, 10) == []
     ms, n = parse_seq(last)
     assert await store.changes_after(f"{ms + 10_000}-0", 10) is None  # a seq from another stream
+
+
+async def test_an_upsert_answers_with_the_alert_as_stored(store: AlertStore) -> None:
+    """The upsert renders the record it wrote without reading it back: what it answers is what a read finds."""
+    first = incident(details_x=0.1, empty=[], none=None)
+    for n, (effect, token) in enumerate([(first, "a"), (dataclasses.replace(
+            first, severity="critical", summary="worse", tour_id=None, details={"y": 1e20}), "b"), (first, "c")]):
+        result = await store.upsert(effect, token, NOW + n)
+        assert result.alert == await store.get(result.alert["alert_id"])

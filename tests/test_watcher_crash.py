@@ -290,3 +290,35 @@ async def test_a_consumer_that_finds_its_lease_gone_stops_reading(redis_url, red
     await redis_client.xadd(stream, {"e": msgpack.packb({**first, "msg_id": "m2"})})
     (group,) = await redis_client.xinfo_groups(stream)
     assert (group["pending"], group["lag"]) == (1, 1)  # the first read, never acked; the second, never read
+
+
+async def test_an_effect_that_cannot_start_fails_its_own_event_after_what_it_started(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    """An effect whose arguments cannot even be encoded is its own event's failure (so retries and the dead letter
+    count against that event, not the tour's first of the read), and what that event started before it settles
+    first; the event before it is untouched."""
+    from alerts.applier import EffectApplier
+    from alerts.consumer import EffectFailed, ShardConsumer
+    from alerts.effects import SetDeadline, UpsertAlert
+    from alerts.pool import PoolStore
+    from alerts.store import AlertStore
+    from server.metrics import Registry
+    from server.writer import ScriptWriter
+
+    settings = make_settings(redis_url, FAST)
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    try:
+        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
+                                PoolStore(redis_client, settings, writer), Registry(), writer)
+        consumer = ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
+        unencodable = UpsertAlert("incident", "incident:I9", "low", "east", "s", "T1", details={"x": {1, 2}})
+        planned = [({"tour_id": "T1", "seq": "1-1"}, [SetDeadline("d1", 1e10, "k", "T1")]),
+                   ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d2", 1e10, "k", "T1"), unencodable])]
+        with pytest.raises(EffectFailed) as failed:
+            await consumer._apply(planned, 0.0)
+    finally:
+        await writer.stop()
+    assert failed.value.args[0]["seq"] == "1-2" and "not JSON serializable" in failed.value.args[1]
+    shard = keys.shard_of("T1", settings.storage.shards)
+    assert await redis_client.exists(keys.deadline(shard, "d1"), keys.deadline(shard, "d2")) == 2

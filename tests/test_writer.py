@@ -85,3 +85,71 @@ async def test_a_dropped_connection_fails_the_calls_in_flight_and_the_next_call_
         assert await writer.command("INCR", "n") == 2
     finally:
         await writer.stop()
+
+
+async def _reconnecting_slowly(writer: ScriptWriter, seconds: float) -> None:
+    """Drop lane 0's connection and make its next connect take ``seconds``."""
+    lane = writer.lanes[0]
+    real_connect = lane.conn.connect
+
+    async def slow_connect() -> None:
+        await asyncio.sleep(seconds)
+        await real_connect()
+
+    lane.conn.abort()
+    await asyncio.sleep(0.05)
+    lane.conn.connect = slow_connect  # type: ignore[method-assign]
+
+
+async def test_a_call_given_up_while_its_lane_reconnects_is_never_written(redis_url: str,
+                                                                          redis_client: aioredis.Redis) -> None:
+    """A caller cancelled (its lease lost, its shard dropped) must not have its write land later, even when it gave
+    up while the lane was connecting again; so too a step of an event abandoned before it was awaited."""
+    from alerts.applier import Step
+    from alerts.consumer import ShardConsumer
+
+    writer = ScriptWriter(redis_url, max_batch=1)
+    await writer.start()
+    try:
+        await _reconnecting_slowly(writer, 0.3)
+        LANE.set(0)
+        first = writer.command("INCR", "first")
+        second = Step(writer.command("INCR", "second"), lambda reply: asyncio.sleep(0))
+        settling = asyncio.create_task(ShardConsumer._settle({"seq": "1-0"}, [first, second]))
+        await asyncio.sleep(0.1)  # the lane is connecting again with `first`; `second` waits in the queue
+        settling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await settling
+        await asyncio.sleep(0.6)
+        assert await writer.command("INCR", "after") == 1  # the lane is back
+    finally:
+        await writer.stop()
+    assert await redis_client.get("first") is None
+    assert await redis_client.get("second") is None
+
+
+async def test_stopping_while_a_lane_reconnects_fails_its_calls(redis_url: str) -> None:
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    await _reconnecting_slowly(writer, 3600)
+    pending = writer.command("INCR", "n")
+    await asyncio.sleep(0.05)
+    await writer.stop()
+    with pytest.raises(StorageUnavailable):
+        await asyncio.wait_for(pending, 1)
+    with pytest.raises(StorageUnavailable):  # and a call after stop fails at once rather than wait for nobody
+        await asyncio.wait_for(writer.command("INCR", "n"), 1)
+
+
+async def test_an_argument_that_cannot_be_sent_fails_its_own_call_only(redis_url: str,
+                                                                       redis_client: aioredis.Redis) -> None:
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    try:
+        calls = [writer.command("INCR", "ok"), writer.command("SET", "bad", object()),  # type: ignore[arg-type]
+                 writer.command("INCR", "ok")]
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        await writer.stop()
+    assert outcomes[0] == 1 and outcomes[2] == 2 and isinstance(outcomes[1], Exception)
+    assert await redis_client.exists("bad") == 0
