@@ -33,7 +33,7 @@ from alerts.store import AlertStore, upsert_result
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.metrics import Registry
-from server.push import dispatched, incident_push, publish, publish_call
+from server.push import dispatched, incident_push, publish_call
 from server.scripts import RedisScripts, ScriptRunner
 from server.settings import Settings
 
@@ -115,8 +115,7 @@ class EffectApplier:
                     "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
                     "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to}))
             case IncidentChanged():
-                return Step(publish_call(self.runner, f"incident:{token}",
-                                         incident_push(effect.tour_id, effect.incident)))
+                return Step(self.push_incident_call(effect.tour_id, effect.incident, token))
             case CountComplaint():
                 return Step(self.count_call(effect), lambda reply: self._counted(reply, effect, now))
             case PullResources():
@@ -162,8 +161,10 @@ class EffectApplier:
             [effect.deadline_id, effect.due, payload])
 
     async def push_incident(self, tour_id: str, incident: dict[str, Any], token: str) -> None:
-        push_id = f"incident:{token}"
-        await publish(self.runner, push_id, incident_push(tour_id, incident))
+        await self.push_incident_call(tour_id, incident, token)
+
+    def push_incident_call(self, tour_id: str, incident: dict[str, Any], token: str) -> Awaitable[Any]:
+        return publish_call(self.runner, f"incident:{token}", incident_push(tour_id, incident))
 
     async def pull(self, effect: PullResources, token: str, now: float) -> None:
         for kind in effect.kinds:

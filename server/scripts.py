@@ -21,7 +21,7 @@ _bound: dict[tuple[int, str], AsyncScript] = {}
 # JSON arguments of the scripts, compact and in UTF-8; one encoder, as json.dumps builds one per call when given
 # options (a cost on the watcher's hot path)
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_FINITE = (float("-inf"), float("inf"))
+_INFINITIES = (float("-inf"), float("inf"))
 
 
 def to_json(value: Any) -> str:
@@ -30,7 +30,7 @@ def to_json(value: Any) -> str:
     kind = type(value)
     if kind is int:
         return int.__repr__(value)
-    if kind is float and value == value and value not in _FINITE:
+    if kind is float and value == value and value not in _INFINITIES:
         return float.__repr__(value)
     if value is None:
         return "null"

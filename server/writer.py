@@ -195,16 +195,15 @@ class ScriptWriter:
                     call.future.set_exception(exc)
         if not sent:
             return
-        batch = sent
         lane.conn.send(packed)
         if not lane.inflight:
             lane.progress = asyncio.get_running_loop().time()
-        for call in batch:
+        for call in sent:
             lane.written += 1
             call.written = lane.written
-        lane.inflight.extend(batch)
+        lane.inflight.extend(sent)
         self.batches += 1
-        self.calls += len(batch)
+        self.calls += len(sent)
 
     async def _read(self, lane: _Lane, inflight: deque[Call]) -> None:
         """Resolve the calls in flight on one connection with their replies, in order, until it fails."""
