@@ -40,28 +40,32 @@ from server.settings import Settings
 log = logging.getLogger(__name__)
 
 FX_TTL = 7 * 86400
-# one script call each, whose order against the tour's other steps is all that matters (an upsert's escalation
-# clocks and a complaint count's category alert follow on keys no other step of the tour touches): a tour's run of
-# these goes out pipelined on one writer lane, which keeps their order; any other effect (a pool pull or release:
-# several dependent calls) waits for the ones before it and runs alone
+# one script call each, whose order against the tour's other steps is all that matters (what a reply calls for,
+# an upsert's escalation clocks or a complaint count's category alert, follows on keys no effect's own call
+# touches): a tour's run of these goes out pipelined on one writer lane, which keeps their order; any other effect
+# (a pool pull or release: several dependent calls) waits for everything before it and runs alone
 SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged,
                CountComplaint)
 HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
 
 
 class Step:
-    """A started effect: its script call is queued already; awaiting the step awaits the call's reply, then what the
-    reply calls for (``then``). Cancelling it cancels the call, which the writer then never writes if it has not yet."""
+    """A started effect: its script call is queued already. Its reply may call for more (``then`` returns the
+    follow-up it queued, or None): awaiting the step awaits both. The consumer awaits the reply alone first, so
+    the tour's next event can be written while the follow-up is in flight (``alerts.consumer``). Cancelling it
+    cancels the call, which the writer then never writes if it has not yet."""
 
     __slots__ = ("call", "then")
 
-    def __init__(self, call: Awaitable[Any], then: Callable[[Any], Awaitable[None]] | None = None) -> None:
+    def __init__(self, call: Awaitable[Any], then: Callable[[Any], Awaitable[Any] | None] | None = None) -> None:
         self.call, self.then = call, then
 
     def __await__(self) -> Generator[Any, None, None]:
         reply = yield from self.call.__await__()
         if self.then is not None:
-            yield from self.then(reply).__await__()
+            more = self.then(reply)
+            if more is not None:
+                yield from more.__await__()
 
     def cancel(self) -> None:
         if isinstance(self.call, asyncio.Future):
@@ -125,22 +129,25 @@ class EffectApplier:
         raise TypeError(f"not an effect: {effect!r}")
 
     async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:
-        await self._upserted(await self.store.upsert_call(effect, token, now), effect, event, now)
+        await Step(self.store.upsert_call(effect, token, now), lambda reply: self._upserted(reply, effect, event, now))
 
-    async def _upserted(self, reply: Any, effect: UpsertAlert, event: dict[str, Any], now: float) -> None:
+    def _upserted(self, reply: Any, effect: UpsertAlert, event: dict[str, Any], now: float) -> Awaitable[Any] | None:
+        """What an upsert's reply calls for: the ack clocks of an alert it opened (queued here), or nothing."""
         result = upsert_result(reply)
         if result.changed and "received_at" in event:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
-        if result.opened:
-            self.opened.inc(effect.kind)
-            alert = result.alert  # None: a replay of an alert since expired, whose clocks no longer matter
-            if effect.escalate and alert is not None:
-                await self.arm_escalation(alert, now)
+        if not result.opened:
+            return None
+        self.opened.inc(effect.kind)
+        alert = result.alert  # None: a replay of an alert since expired, whose clocks no longer matter
+        if effect.escalate and alert is not None:
+            return self.arm_escalation(alert, now)
+        return None
 
-    async def arm_escalation(self, alert: dict[str, Any], now: float) -> None:
-        """The ack clocks of a newly opened alert: each level fires unless it was acknowledged by then."""
+    def arm_escalation(self, alert: dict[str, Any], now: float) -> Awaitable[Any]:
+        """The ack clocks of a newly opened alert, queued: each level fires unless it was acknowledged by then."""
         home = alert.get("tour_id") or f"region:{alert['region']}"
-        await asyncio.gather(*(self.set_deadline(SetDeadline(
+        return asyncio.gather(*(self.set_deadline_call(SetDeadline(
             deadline_id=f"esc:{alert['alert_id']}:{level}", due=now + after, kind="escalation",
             tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
             for level, after in enumerate(self.settings.sla.ack_escalation, start=1)))
@@ -208,16 +215,20 @@ class EffectApplier:
             [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
             [effect.category, FX_TTL])
 
-    async def _counted(self, flat: Any, effect: CountComplaint, now: float) -> None:
+    def _counted(self, flat: Any, effect: CountComplaint, now: float) -> Awaitable[Any] | None:
+        """What a complaint count's reply calls for: the route's category alert (queued here) once one category
+        holds more than its share of enough complaints, or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         total = sum(counts.values())
         rules = self.settings.rules
         share = counts.get(effect.category, 0) / total if total else 0.0
-        if total >= rules.category_min_complaints and share > rules.category_share:
-            await self.upsert(UpsertAlert(
-                kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
-                severity="medium", region=effect.region, tour_id=None,
-                summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
-                details={"route": effect.route, "category": effect.category, "share": round(share, 3),
-                         "complaints": total, "counts": counts}, escalate=False),
-                f"category:{effect.token}", {}, now)
+        if total < rules.category_min_complaints or share <= rules.category_share:
+            return None
+        upsert = UpsertAlert(
+            kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
+            severity="medium", region=effect.region, tour_id=None,
+            summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
+            details={"route": effect.route, "category": effect.category, "share": round(share, 3),
+                     "complaints": total, "counts": counts}, escalate=False)
+        return Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
+                    lambda reply: self._upserted(reply, upsert, {}, now))

@@ -305,18 +305,22 @@ class ShardConsumer:
         return True, evaluate(state, event, folded, self.settings, now)
 
     async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
-        """One tour's effects, in stream order: each event's after the previous event's all landed, and within an
-        event without a round trip each. The tour is pinned to one writer lane, which sends calls in the order
-        they were queued, so an event's single-step effects (an upsert, its deadlines, a notice: never two on the
-        same key) are all started before the first is awaited; a multi-step effect (a pool pull) waits for those
-        before it and runs alone.
+        """One tour's effects, in stream order. The tour is pinned to one writer lane, which sends calls in the
+        order they were queued, so an event's single-step effects (an upsert, its deadlines, a notice: never two on
+        the same key) are all started before the first is awaited; a multi-step effect (a pool pull) waits for
+        everything before it and runs alone.
 
-        Never further ahead than one event: should an effect fail, no later event's effect has landed, so the
-        retry (or, for a poison event, the fold without it) is the first to apply them. Storage trouble stops the
-        whole read (retried as it is); an error reply that will come back every time (a script error) is charged
-        to its own event alone."""
+        An event's calls are written once every earlier event's own calls were answered without error, so should
+        one fail, no later event's call has landed: the retry (or, for a poison event, the fold without it) is the
+        first to apply them. What those answers call for (an opened alert's ack clocks, a route's category alert:
+        keys no event's own calls touch) is queued at once, ahead of the next event's calls, and awaited after
+        them: it costs the tour no round trip of its own. It must land before the tour's entries are acked, and a
+        failure of it is charged to the event whose answer called for it. Storage trouble stops the whole read
+        (retried as it is); an error reply that will come back every time (a script error) is charged to its own
+        event alone."""
         LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
         apply_one = self.applier.apply_one
+        behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None = None  # an event's follow-ups in flight
         for event, effects in planned:
             started: list[Awaitable[Any]] = []
             try:
@@ -324,40 +328,85 @@ class ShardConsumer:
                     if isinstance(effect, SINGLE_STEP):
                         started.append(apply_one(effect, index, event, now))
                         continue
-                    await self._settle(event, started)  # a multi-step effect: after the ones before it, and alone
-                    started = []
+                    # a multi-step effect: after everything before it has landed, and alone
+                    await self._land(behind, event, started, follow=False)
+                    behind, started = None, []
                     await self._settle(event, [apply_one(effect, index, event, now)])
             except (RedisError, EffectFailed, asyncio.CancelledError):
                 raise
             except Exception as exc:  # noqa: BLE001 - an effect that could not even start (its arguments): this
-                # event's fault; what it started settles first
-                with contextlib.suppress(EffectFailed):
-                    await self._settle(event, started)
+                # event's fault; what it and the events before it started settles first
+                await self._land(behind, event, started, follow=False)
                 raise EffectFailed(event, traceback.format_exc()) from exc
-            await self._settle(event, started)
+            behind = await self._land(behind, event, started)
+        if behind is not None:
+            await self._settle(*behind)
+
+    async def _land(self, behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None, event: dict[str, Any],
+                    started: list[Awaitable[Any]], follow: bool = True) -> tuple[dict[str, Any], list[Any]] | None:
+        """The previous event's follow-ups (written first), then the answers to this event's calls. Returns this
+        event's follow-ups, in flight, or (``follow=False``) awaits them too. A failure is charged to the earlier
+        event, once everything here has settled."""
+        earlier: BaseException | None = None
+        if behind is not None:
+            try:
+                await self._settle(*behind)
+            except asyncio.CancelledError:
+                self._abandon(started)
+                raise
+            except (RedisError, EffectFailed) as exc:
+                earlier = exc
+        try:
+            followups = await self._settle(event, started, answers_only=True)
+            if not follow or earlier is not None:
+                await self._settle(event, followups)
+                followups = []
+        except (RedisError, EffectFailed):
+            if earlier is None:
+                raise
+        if earlier is not None:
+            raise earlier
+        return (event, followups) if followups else None
 
     @staticmethod
-    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]]) -> None:
+    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]], answers_only: bool = False) -> list[Any]:
         """Await an event's steps in flight, in turn (their calls are queued already, so this costs no round trip
-        each); every one settles before a failure is raised."""
+        each); every one settles before a failure is raised. ``answers_only``: a step's reply alone, and what it
+        calls for is returned, queued but not awaited."""
         failures: list[BaseException] = []
+        followups: list[Awaitable[Any]] = []
         for n, step in enumerate(steps):
             try:
-                await step
+                if answers_only and isinstance(step, Step):
+                    reply = await step.call
+                    more = step.then(reply) if step.then is not None else None
+                    if more is not None:
+                        followups.append(more)
+                else:
+                    await step
             except asyncio.CancelledError:
-                for rest in steps[n + 1:]:  # nobody will await them: a call not yet written is not written
-                    if isinstance(rest, Step | asyncio.Future):
-                        rest.cancel()
-                    elif isinstance(rest, Coroutine):
-                        rest.close()
+                ShardConsumer._abandon(steps[n + 1:] + followups)
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, once all have settled
                 failures.append(exc)
+        if failures and followups:  # what the event's other answers called for settles too, before the failure
+            with contextlib.suppress(RedisError, EffectFailed):
+                await ShardConsumer._settle(event, followups)
         for failure in failures:
             if isinstance(failure, RedisError) and storage_trouble(failure):
                 raise failure
         if failures:
             raise EffectFailed(event, "".join(traceback.format_exception(failures[0]))) from failures[0]
+        return followups
+
+    @staticmethod
+    def _abandon(steps: list[Awaitable[Any]]) -> None:
+        """Nobody will await these: a call not yet written is not written."""
+        for step in steps:
+            if isinstance(step, Step | asyncio.Future):
+                step.cancel()
+            elif isinstance(step, Coroutine):
+                step.close()
 
     async def _commit(self, tours: set[str], ids: list[bytes]) -> None:
         """Each tour's meta and the records that changed, and the entries folded into them, in one step that is

@@ -322,3 +322,42 @@ async def test_an_effect_that_cannot_start_fails_its_own_event_after_what_it_sta
     assert failed.value.args[0]["seq"] == "1-2" and "not JSON serializable" in failed.value.args[1]
     shard = keys.shard_of("T1", settings.storage.shards)
     assert await redis_client.exists(keys.deadline(shard, "d1"), keys.deadline(shard, "d2")) == 2
+
+
+async def test_a_failing_follow_up_is_charged_to_the_event_whose_answer_called_for_it(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    """What an answer calls for (here a route's category alert, after a complaint count) goes out ahead of the
+    tour's next event's calls and is awaited after them: when it fails, the failure belongs to the event it
+    followed, not to the next one, and a follow-up that succeeds has landed before ``_apply`` returns."""
+    from alerts.applier import EffectApplier
+    from alerts.consumer import EffectFailed, ShardConsumer
+    from alerts.effects import CountComplaint, SetDeadline
+    from alerts.pool import PoolStore
+    from alerts.store import AlertStore
+    from server.metrics import Registry
+    from server.writer import ScriptWriter
+
+    settings = make_settings(redis_url, FAST)
+    await redis_client.hset(keys.route_complaints("Good route"), "meals", 20)
+    await redis_client.hset(keys.route_complaints("Damaged route"), "meals", 20)
+    # the damaged route's category alert cannot be written: its dedup key holds the wrong type
+    await redis_client.hset(keys.alert_dedup("category_share:Damaged route:meals"), "x", "y")
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    try:
+        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
+                                PoolStore(redis_client, settings, writer), Registry(), writer)
+        consumer = ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
+
+        def planned(route: str, first: str) -> list[tuple[dict[str, Any], list[Any]]]:
+            return [({"tour_id": "T1", "seq": f"{first}-1"}, [CountComplaint(route, "east", "meals", f"{first}a")]),
+                    ({"tour_id": "T1", "seq": f"{first}-2"}, [SetDeadline(f"d{first}", 1e10, "k", "T1")])]
+
+        await consumer._apply(planned("Good route", "1"), 0.0)
+        landed = await active_alerts(redis_client)
+        with pytest.raises(EffectFailed) as failed:
+            await consumer._apply(planned("Damaged route", "2"), 0.0)
+    finally:
+        await writer.stop()
+    assert [(a["kind"], a["details"]["complaints"]) for a in landed] == [("category_share", 21)]
+    assert failed.value.args[0]["seq"] == "2-1" and "WRONGTYPE" in failed.value.args[1]
