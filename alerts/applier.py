@@ -50,21 +50,21 @@ HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86
 
 
 class Step:
-    """A started effect: its script call is queued already. Its reply may call for more (``then`` returns the
-    follow-up it queued, or None): awaiting the step awaits both. The consumer awaits the reply alone first, so
-    the tour's next event can be written while the follow-up is in flight (``alerts.consumer``). Cancelling it
-    cancels the call, which the writer then never writes if it has not yet."""
+    """A started effect: its script call is queued already. Its reply may call for more (``then`` queues the
+    follow-up calls and returns them, possibly none): awaiting the step awaits the call, then each of those. The
+    consumer awaits the reply alone first, so the tour's next event can be written while the follow-ups are in
+    flight (``alerts.consumer``). Cancelling it cancels the call, which the writer then never writes if it has not
+    yet."""
 
     __slots__ = ("call", "then")
 
-    def __init__(self, call: Awaitable[Any], then: Callable[[Any], Awaitable[Any] | None] | None = None) -> None:
+    def __init__(self, call: Awaitable[Any], then: Callable[[Any], list[Awaitable[Any]]] | None = None) -> None:
         self.call, self.then = call, then
 
     def __await__(self) -> Generator[Any, None, None]:
         reply = yield from self.call.__await__()
         if self.then is not None:
-            more = self.then(reply)
-            if more is not None:
+            for more in self.then(reply):
                 yield from more.__await__()
 
     def cancel(self) -> None:
@@ -131,26 +131,26 @@ class EffectApplier:
     async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:
         await Step(self.store.upsert_call(effect, token, now), lambda reply: self._upserted(reply, effect, event, now))
 
-    def _upserted(self, reply: Any, effect: UpsertAlert, event: dict[str, Any], now: float) -> Awaitable[Any] | None:
-        """What an upsert's reply calls for: the ack clocks of an alert it opened (queued here), or nothing."""
+    def _upserted(self, reply: Any, effect: UpsertAlert, event: dict[str, Any], now: float) -> list[Awaitable[Any]]:
+        """What an upsert's reply calls for, queued: the ack clocks of an alert it opened, or nothing."""
         result = upsert_result(reply)
         if result.changed and "received_at" in event:
             self.alert_latency.observe(max(0.0, time.time() - float(event["received_at"])))
         if not result.opened:
-            return None
+            return []
         self.opened.inc(effect.kind)
         alert = result.alert  # None: a replay of an alert since expired, whose clocks no longer matter
         if effect.escalate and alert is not None:
             return self.arm_escalation(alert, now)
-        return None
+        return []
 
-    def arm_escalation(self, alert: dict[str, Any], now: float) -> Awaitable[Any]:
+    def arm_escalation(self, alert: dict[str, Any], now: float) -> list[Awaitable[Any]]:
         """The ack clocks of a newly opened alert, queued: each level fires unless it was acknowledged by then."""
         home = alert.get("tour_id") or f"region:{alert['region']}"
-        return asyncio.gather(*(self.set_deadline_call(SetDeadline(
+        return [self.set_deadline_call(SetDeadline(
             deadline_id=f"esc:{alert['alert_id']}:{level}", due=now + after, kind="escalation",
             tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
-            for level, after in enumerate(self.settings.sla.ack_escalation, start=1)))
+            for level, after in enumerate(self.settings.sla.ack_escalation, start=1)]
 
     async def set_deadline(self, effect: SetDeadline) -> None:
         await self.set_deadline_call(effect)
@@ -215,20 +215,20 @@ class EffectApplier:
             [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
             [effect.category, FX_TTL])
 
-    def _counted(self, flat: Any, effect: CountComplaint, now: float) -> Awaitable[Any] | None:
-        """What a complaint count's reply calls for: the route's category alert (queued here) once one category
-        holds more than its share of enough complaints, or nothing."""
+    def _counted(self, flat: Any, effect: CountComplaint, now: float) -> list[Awaitable[Any]]:
+        """What a complaint count's reply calls for, queued: the route's category alert once one category holds
+        more than its share of enough complaints, or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         total = sum(counts.values())
         rules = self.settings.rules
         share = counts.get(effect.category, 0) / total if total else 0.0
         if total < rules.category_min_complaints or share <= rules.category_share:
-            return None
+            return []
         upsert = UpsertAlert(
             kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
             severity="medium", region=effect.region, tour_id=None,
             summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
             details={"route": effect.route, "category": effect.category, "share": round(share, 3),
                      "complaints": total, "counts": counts}, escalate=False)
-        return Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
-                    lambda reply: self._upserted(reply, upsert, {}, now))
+        return [Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
+                     lambda reply: self._upserted(reply, upsert, {}, now))]

@@ -11,7 +11,6 @@ the group moves on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback
@@ -314,40 +313,44 @@ class ShardConsumer:
         one fail, no later event's call has landed: the retry (or, for a poison event, the fold without it) is the
         first to apply them. What those answers call for (an opened alert's ack clocks, a route's category alert:
         keys no event's own calls touch) is queued at once, ahead of the next event's calls, and awaited after
-        them: it costs the tour no round trip of its own. It must land before the tour's entries are acked, and a
-        failure of it is charged to the event whose answer called for it. Storage trouble stops the whole read
-        (retried as it is); an error reply that will come back every time (a script error) is charged to its own
-        event alone."""
+        them: it costs the tour no round trip of its own. It lands before the tour's entries are acked, and a
+        failure of it is charged to the event whose answer called for it; by then the next event's own calls may
+        have landed (folded with that event, whose own calls had landed too), so should such a failure come back
+        every time, the fold without the dead-lettered event finds its successor's effects applied already.
+        Storage trouble stops the whole read (retried as it is); an error reply that will come back every time (a
+        script error) is charged to its own event alone."""
         LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
         apply_one = self.applier.apply_one
         behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None = None  # an event's follow-ups in flight
         for event, effects in planned:
             started: list[Awaitable[Any]] = []
+            unstarted = ""
             try:
                 for index, effect in enumerate(effects):
                     if isinstance(effect, SINGLE_STEP):
                         started.append(apply_one(effect, index, event, now))
                         continue
                     # a multi-step effect: after everything before it has landed, and alone
-                    await self._land(behind, event, started, follow=False)
+                    await self._land(behind, event, started, hold=False)
                     behind, started = None, []
                     await self._settle(event, [apply_one(effect, index, event, now)])
             except (RedisError, EffectFailed, asyncio.CancelledError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - an effect that could not even start (its arguments): this
-                # event's fault; what it and the events before it started settles first
-                await self._land(behind, event, started, follow=False)
-                raise EffectFailed(event, traceback.format_exc()) from exc
+            except Exception:  # noqa: BLE001 - an effect that could not even start (its arguments): this event's
+                unstarted = traceback.format_exc()  # fault, once what it and the events before it started settle
+            if unstarted:
+                await self._land(behind, event, started, hold=False)
+                raise EffectFailed(event, unstarted)
             behind = await self._land(behind, event, started)
         if behind is not None:
             await self._settle(*behind)
 
     async def _land(self, behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None, event: dict[str, Any],
-                    started: list[Awaitable[Any]], follow: bool = True) -> tuple[dict[str, Any], list[Any]] | None:
+                    started: list[Awaitable[Any]], hold: bool = True) -> tuple[dict[str, Any], list[Any]] | None:
         """The previous event's follow-ups (written first), then the answers to this event's calls. Returns this
-        event's follow-ups, in flight, or (``follow=False``) awaits them too. A failure is charged to the earlier
-        event, once everything here has settled."""
-        earlier: BaseException | None = None
+        event's follow-ups, in flight (``hold``), or awaits them too. Everything here settles before a failure is
+        raised: storage trouble first, else the earlier event's."""
+        failures: list[BaseException] = []
         if behind is not None:
             try:
                 await self._settle(*behind)
@@ -355,33 +358,29 @@ class ShardConsumer:
                 self._abandon(started)
                 raise
             except (RedisError, EffectFailed) as exc:
-                earlier = exc
+                failures.append(exc)
+        followups: list[Awaitable[Any]] = []
         try:
-            followups = await self._settle(event, started, answers_only=True)
-            if not follow or earlier is not None:
-                await self._settle(event, followups)
-                followups = []
-        except (RedisError, EffectFailed):
-            if earlier is None:
-                raise
-        if earlier is not None:
-            raise earlier
+            followups = await self._settle(event, started, hold=hold and not failures)
+        except (RedisError, EffectFailed) as exc:
+            failures.append(exc)
+        if failures:
+            raise next((f for f in failures if isinstance(f, RedisError)), failures[0])
         return (event, followups) if followups else None
 
     @staticmethod
-    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]], answers_only: bool = False) -> list[Any]:
+    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]], hold: bool = False) -> list[Any]:
         """Await an event's steps in flight, in turn (their calls are queued already, so this costs no round trip
-        each); every one settles before a failure is raised. ``answers_only``: a step's reply alone, and what it
-        calls for is returned, queued but not awaited."""
+        each), then what their replies called for; every one settles before a failure is raised. ``hold``: what
+        the replies called for is returned instead, queued but not awaited (unless a step failed)."""
         failures: list[BaseException] = []
         followups: list[Awaitable[Any]] = []
         for n, step in enumerate(steps):
             try:
-                if answers_only and isinstance(step, Step):
+                if isinstance(step, Step):  # its reply; what that calls for is queued at once
                     reply = await step.call
-                    more = step.then(reply) if step.then is not None else None
-                    if more is not None:
-                        followups.append(more)
+                    if step.then is not None:
+                        followups += step.then(reply)
                 else:
                     await step
             except asyncio.CancelledError:
@@ -389,9 +388,14 @@ class ShardConsumer:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, once all have settled
                 failures.append(exc)
-        if failures and followups:  # what the event's other answers called for settles too, before the failure
-            with contextlib.suppress(RedisError, EffectFailed):
+        if followups and (failures or not hold):
+            try:
                 await ShardConsumer._settle(event, followups)
+            except RedisError as exc:
+                failures.append(exc)
+            except EffectFailed as exc:
+                failures.append(exc.__cause__ or exc)
+            followups = []
         for failure in failures:
             if isinstance(failure, RedisError) and storage_trouble(failure):
                 raise failure
@@ -401,9 +405,14 @@ class ShardConsumer:
 
     @staticmethod
     def _abandon(steps: list[Awaitable[Any]]) -> None:
-        """Nobody will await these: a call not yet written is not written."""
+        """Nobody will await these: a call not yet written is not written, and the outcome of one already
+        answered is taken (so a failure among them is not reported as never retrieved)."""
         for step in steps:
-            if isinstance(step, Step | asyncio.Future):
+            if isinstance(step, Step):
+                step = step.call
+            if isinstance(step, asyncio.Future):
+                if step.done() and not step.cancelled():
+                    step.exception()
                 step.cancel()
             elif isinstance(step, Coroutine):
                 step.close()
