@@ -4,10 +4,12 @@ two watchers on one group."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,27 @@ async def send_bad_day(base: str) -> None:
     for n, score in enumerate((2, 2, 2, 1)):
         async with await phone(base, "traveller", f"t{n}") as ws:
             assert (await ask(ws, rating(f"r{n}", score), True))["type"] == "ack"
+
+
+@contextlib.asynccontextmanager
+async def consumer_on_a_writer(redis_url: str, redis_client: aioredis.Redis) -> AsyncIterator[Any]:
+    """A shard consumer whose effects go through a real pipelined writer, as a watcher's do."""
+    from alerts.applier import EffectApplier
+    from alerts.consumer import ShardConsumer
+    from alerts.pool import PoolStore
+    from alerts.store import AlertStore
+    from server.metrics import Registry
+    from server.writer import ScriptWriter
+
+    settings = make_settings(redis_url, FAST)
+    writer = ScriptWriter(redis_url)
+    await writer.start()
+    try:
+        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
+                                PoolStore(redis_client, settings, writer), Registry(), writer)
+        yield ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
+    finally:
+        await writer.stop()
 
 
 async def test_sigkill_after_effects_before_ack_opens_every_alert_exactly_once(app_factory, redis_url,
@@ -297,30 +320,17 @@ async def test_an_effect_that_cannot_start_fails_its_own_event_after_what_it_sta
     """An effect whose arguments cannot even be encoded is its own event's failure (so retries and the dead letter
     count against that event, not the tour's first of the read), and what that event started before it settles
     first; the event before it is untouched."""
-    from alerts.applier import EffectApplier
-    from alerts.consumer import EffectFailed, ShardConsumer
+    from alerts.consumer import EffectFailed
     from alerts.effects import SetDeadline, UpsertAlert
-    from alerts.pool import PoolStore
-    from alerts.store import AlertStore
-    from server.metrics import Registry
-    from server.writer import ScriptWriter
 
-    settings = make_settings(redis_url, FAST)
-    writer = ScriptWriter(redis_url)
-    await writer.start()
-    try:
-        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
-                                PoolStore(redis_client, settings, writer), Registry(), writer)
-        consumer = ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
+    async with consumer_on_a_writer(redis_url, redis_client) as consumer:
         unencodable = UpsertAlert("incident", "incident:I9", "low", "east", "s", "T1", details={"x": {1, 2}})
         planned = [({"tour_id": "T1", "seq": "1-1"}, [SetDeadline("d1", 1e10, "k", "T1")]),
                    ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d2", 1e10, "k", "T1"), unencodable])]
         with pytest.raises(EffectFailed) as failed:
             await consumer._apply(planned, 0.0)
-    finally:
-        await writer.stop()
     assert failed.value.args[0]["seq"] == "1-2" and "not JSON serializable" in failed.value.args[1]
-    shard = keys.shard_of("T1", settings.storage.shards)
+    shard = keys.shard_of("T1", consumer.settings.storage.shards)
     assert await redis_client.exists(keys.deadline(shard, "d1"), keys.deadline(shard, "d2")) == 2
 
 
@@ -329,41 +339,28 @@ async def test_a_failing_follow_up_is_charged_to_the_event_whose_answer_called_f
     """What an answer calls for (here a route's category alert, after a complaint count) goes out ahead of the
     tour's next event's calls and is awaited after them: when it fails, the failure belongs to the event it
     followed, not to the next one, and a follow-up that succeeds has landed before ``_apply`` returns."""
-    from alerts.applier import EffectApplier
-    from alerts.consumer import EffectFailed, ShardConsumer
+    from alerts.consumer import EffectFailed
     from alerts.effects import CountComplaint, SetDeadline
-    from alerts.pool import PoolStore
-    from alerts.store import AlertStore
-    from server.metrics import Registry
-    from server.writer import ScriptWriter
 
-    settings = make_settings(redis_url, FAST)
     await redis_client.hset(keys.route_complaints("Good route"), "meals", 20)
     await redis_client.hset(keys.route_complaints("Damaged route"), "meals", 20)
     # the damaged route's category alert cannot be written: its dedup key holds the wrong type
     await redis_client.hset(keys.alert_dedup("category_share:Damaged route:meals"), "x", "y")
-    writer = ScriptWriter(redis_url)
-    await writer.start()
-    try:
-        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
-                                PoolStore(redis_client, settings, writer), Registry(), writer)
-        consumer = ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
 
-        def planned(route: str, first: str) -> list[tuple[dict[str, Any], list[Any]]]:
-            return [({"tour_id": "T1", "seq": f"{first}-1"}, [CountComplaint(route, "east", "meals", f"{first}a")]),
-                    ({"tour_id": "T1", "seq": f"{first}-2"}, [SetDeadline(f"d{first}", 1e10, "k", "T1")])]
+    def planned(route: str, first: str) -> list[tuple[dict[str, Any], list[Any]]]:
+        return [({"tour_id": "T1", "seq": f"{first}-1"}, [CountComplaint(route, "east", "meals", f"{first}a")]),
+                ({"tour_id": "T1", "seq": f"{first}-2"}, [SetDeadline(f"d{first}", 1e10, "k", "T1")])]
 
+    async with consumer_on_a_writer(redis_url, redis_client) as consumer:
         await consumer._apply(planned("Good route", "1"), 0.0)
         landed = await active_alerts(redis_client)
         with pytest.raises(EffectFailed) as failed:
             await consumer._apply(planned("Damaged route", "2"), 0.0)
-    finally:
-        await writer.stop()
     assert [(a["kind"], a["details"]["complaints"]) for a in landed] == [("category_share", 21)]
     assert failed.value.args[0]["seq"] == "2-1" and "WRONGTYPE" in failed.value.args[1]
     # the one relaxation of "no later event lands before an earlier one fails" (docs/design.md): the next event's
     # own call was written before the follow-up's answer came back
-    shard = keys.shard_of("T1", settings.storage.shards)
+    shard = keys.shard_of("T1", consumer.settings.storage.shards)
     assert await redis_client.exists(keys.deadline(shard, "d2")) == 1
 
 
@@ -375,50 +372,38 @@ async def test_a_consumer_cancelled_behind_a_follow_up_leaves_nothing_unawaited(
     an exception never retrieved."""
     import gc
 
-    from alerts.applier import EffectApplier
-    from alerts.consumer import ShardConsumer
     from alerts.effects import CountComplaint, SetDeadline
-    from alerts.pool import PoolStore
-    from alerts.store import AlertStore
-    from server.metrics import Registry
-    from server.writer import ScriptWriter
 
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
     await redis_client.hset(keys.route_complaints("R"), "meals", 20)
-    settings = make_settings(redis_url, FAST)
-    writer = ScriptWriter(redis_url)
-    await writer.start()
     try:
-        applier = EffectApplier(redis_client, settings, AlertStore(redis_client, settings, writer),
-                                PoolStore(redis_client, settings, writer), Registry(), writer)
-        consumer = ShardConsumer(redis_client, settings, 0, "c1", applier, Registry(), writer)
-        steps: list[Any] = []
-        start = applier.apply_one
+        async with consumer_on_a_writer(redis_url, redis_client) as consumer:
+            steps: list[Any] = []
+            start = consumer.applier.apply_one
 
-        def recording(*args: Any) -> Any:
-            steps.append(start(*args))
-            return steps[-1]
+            def recording(*args: Any) -> Any:
+                steps.append(start(*args))
+                return steps[-1]
 
-        applier.apply_one = recording  # type: ignore[method-assign]
-        unpackable = SetDeadline("d2", None, "k", "T1")  # type: ignore[arg-type]
-        planned = [({"tour_id": "T1", "seq": "1-1"}, [CountComplaint("R", "east", "meals", "1a")]),
-                   ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d1", 1e10, "k", "T1"), unpackable])]
-        task = asyncio.create_task(consumer._apply(planned, 0.0))
-        async with asyncio.timeout(WAIT):
-            while not (len(steps) == 3 and steps[2].call.done()):
-                await asyncio.sleep(0)
-        assert not task.done()  # still awaiting event 1's follow-up
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        steps.clear()  # the abandoned futures are collected: an unretrieved failure would be reported now
-        del task
-        await asyncio.sleep(0.1)
-        gc.collect()
-        await asyncio.sleep(0)
+            consumer.applier.apply_one = recording
+            unpackable = SetDeadline("d2", None, "k", "T1")  # type: ignore[arg-type]
+            planned = [({"tour_id": "T1", "seq": "1-1"}, [CountComplaint("R", "east", "meals", "1a")]),
+                       ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d1", 1e10, "k", "T1"), unpackable])]
+            task = asyncio.create_task(consumer._apply(planned, 0.0))
+            async with asyncio.timeout(WAIT):
+                while not (len(steps) == 3 and steps[2].call.done()):
+                    await asyncio.sleep(0)
+            assert not task.done()  # still awaiting event 1's follow-up
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            steps.clear()  # the abandoned futures are collected: an unretrieved failure would be reported now
+            del task
+            await asyncio.sleep(0.1)
+            gc.collect()
+            await asyncio.sleep(0)
     finally:
-        await writer.stop()
         loop.set_exception_handler(None)
     assert [context["message"] for context in reported] == []
