@@ -408,14 +408,13 @@ class ShardConsumer:
         """Nobody will await these: a call not yet written is not written, and the outcome of one already
         answered is taken (so a failure among them is not reported as never retrieved)."""
         for step in steps:
-            if isinstance(step, Step):
-                step = step.call
-            if isinstance(step, asyncio.Future):
-                if step.done() and not step.cancelled():
-                    step.exception()
-                step.cancel()
-            elif isinstance(step, Coroutine):
-                step.close()
+            call = step.call if isinstance(step, Step) else step
+            if isinstance(call, asyncio.Future):
+                if call.done() and not call.cancelled():
+                    call.exception()
+                call.cancel()
+            elif isinstance(call, Coroutine):
+                call.close()
 
     async def _commit(self, tours: set[str], ids: list[bytes]) -> None:
         """Each tour's meta and the records that changed, and the entries folded into them, in one step that is
