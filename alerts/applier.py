@@ -152,9 +152,6 @@ class EffectApplier:
             tour_id=home, subject={"alert_id": alert["alert_id"], "level": level}))
             for level, after in enumerate(self.settings.sla.ack_escalation, start=1)]
 
-    async def set_deadline(self, effect: SetDeadline) -> None:
-        await self.set_deadline_call(effect)
-
     def set_deadline_call(self, effect: SetDeadline) -> Awaitable[Any]:
         shard = self._shard(effect.tour_id)
         payload = msgpack.packb({
