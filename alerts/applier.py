@@ -12,7 +12,6 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-import msgpack
 import redis.asyncio as aioredis
 
 from alerts.effects import (
@@ -30,6 +29,7 @@ from alerts.effects import (
 )
 from alerts.pool import PoolStore
 from alerts.store import AlertStore, upsert_result
+from guide_app_api.codec import packb
 from guide_app_api.scope import incident_tour
 from server import keys
 from server.metrics import Registry
@@ -154,11 +154,11 @@ class EffectApplier:
 
     def set_deadline_call(self, effect: SetDeadline) -> Awaitable[Any]:
         shard = self._shard(effect.tour_id)
-        payload = msgpack.packb({
+        payload = packb({
             "type": "deadline", "tour_id": effect.tour_id, "deadline_id": effect.deadline_id,
             "kind": effect.kind, "due": effect.due, "subject": effect.subject, "sender": "system",
             "msg_id": effect.deadline_id, "at": effect.due, "received_at": effect.due,
-        }, use_bin_type=True)
+        })
         return self.runner.call(
             "set_deadline",
             [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id), keys.fired(shard, effect.deadline_id)],

@@ -19,6 +19,7 @@ import msgpack
 
 from alerts.clocks import iso
 from alerts.stats import below_probability, upper_bound
+from guide_app_api.codec import packb
 
 VERSION = 2  # 1 kept a day's ratings, and all complaints, in one field each
 
@@ -239,16 +240,16 @@ class TourState:
         save writes what changed, not the whole trip."""
         meta = {"v": VERSION, "tour": self.tour, "last": self.last_seq,
                 "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest}
-        fields = {"m": msgpack.packb(meta, use_bin_type=True)}
+        fields = {"m": packb(meta)}
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
             names += [f"c:{key}" for key in self.complaints]
         for name in names:
             if name[0] == "r":
                 _, day, who = name.split(":", 2)
-                fields[name] = msgpack.packb(self.days[day][who].pack(), use_bin_type=True)
+                fields[name] = packb(self.days[day][who].pack())
             else:
-                fields[name] = msgpack.packb(self.complaints[name[2:]].pack(), use_bin_type=True)
+                fields[name] = packb(self.complaints[name[2:]].pack())
         return fields
 
     def take_changes(self) -> dict[str, bytes]:

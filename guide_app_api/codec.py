@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import msgpack
@@ -35,6 +36,18 @@ def _reject_constant(name: str) -> Any:
 # Built once: json.loads/dumps with non-default options would construct a new (de|en)coder per call.
 _JSON_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 _JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# msgpack.packb builds a Packer, and mallocs its buffer, on every call: 1.4 µs here against 0.5 for a packer kept
+# (per thread: a Packer is not thread-safe), on paths that pack two or three times per frame or event
+_PACKERS = threading.local()
+
+
+def packb(obj: Any) -> bytes:
+    """``msgpack.packb(obj, use_bin_type=True)``, with this thread's packer (it resets itself on an error)."""
+    try:
+        packer = _PACKERS.packer
+    except AttributeError:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(obj)
 
 
 def _no_ext(code: int, data: bytes) -> Any:
@@ -109,5 +122,5 @@ def _kind(obj: Any) -> str:
 def encode(obj: dict[str, Any], binary: bool) -> bytes | str:
     """A server frame in the encoding of the frame it answers (or the phone last spoke)."""
     if binary:
-        return msgpack.packb(obj, use_bin_type=True)
+        return packb(obj)
     return _JSON_ENCODER.encode(obj)

@@ -19,8 +19,7 @@ from datetime import UTC, date, datetime
 from hashlib import blake2b
 from typing import Any, ClassVar, TypeAlias
 
-import msgpack
-
+from guide_app_api.codec import packb
 from guide_app_api.errors import Invalid
 
 MAX_SKEW = 86400.0  # `at` is kept no earlier than this before receipt
@@ -59,7 +58,7 @@ class _Message:
             if type(value) is dict:
                 value = sorted(value.items())  # key order on the wire is not content
             parts.append(value)
-        return blake2b(msgpack.packb(parts, use_bin_type=True), digest_size=16).hexdigest()
+        return blake2b(packb(parts), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

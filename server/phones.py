@@ -11,10 +11,10 @@ from collections import OrderedDict
 from datetime import date
 from typing import Any
 
-import msgpack
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
+from guide_app_api.codec import packb
 from guide_app_api.endpoints import PhoneConnection
 from guide_app_api.errors import Conflict, Invalid, NotFound, Unavailable, UnknownTour
 from guide_app_api.messages import Incident, IncidentUpdate, Message, NoticeRead, Rating
@@ -134,7 +134,7 @@ class PhoneService:
         shard = keys.shard_of(tour_id, self._shards)
         idem = keys.idem(shard, sender, msg.id)
         guard = keys.incident(shard, event["incident_id"]) if mode != "plain" else idem
-        payload = msgpack.packb(event, use_bin_type=True)
+        payload = packb(event)
         outcome, seq = await self._call([idem, keys.events(shard), guard],
                                         [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id)
         return self._reply(outcome, seq, msg)
@@ -142,7 +142,7 @@ class PhoneService:
     async def _notice_read(self, msg: NoticeRead, sender: str, now: float) -> dict[str, Any]:
         event = {"notice_id": msg.notice_id, "sender": sender, "at": msg.at, "received_at": now}
         idem = keys.notice_idem(sender, msg.id)
-        payload = msgpack.packb(event, use_bin_type=True)
+        payload = packb(event)
         outcome, seq = await self._call([idem, keys.NOTICE_READS, idem],
                                         [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id)
         return self._reply(outcome, seq, msg)

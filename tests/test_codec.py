@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import msgpack
 import pytest
 
-from guide_app_api.codec import decode, encode
+from guide_app_api.codec import decode, encode, packb
 from guide_app_api.errors import ERROR_CODES, BadFrame, Invalid, ProtocolError
 
 SAMPLE: dict[str, Any] = {"type": "rating", "id": "m1", "score": 4, "comment": "很好 — great",
@@ -30,6 +31,30 @@ def test_json_is_compact_and_keeps_unicode() -> None:
 def test_msgpack_uses_bin_type_for_bytes() -> None:
     data = encode({"a": b"\x00\xff"}, binary=True)
     assert msgpack.unpackb(data, raw=False) == {"a": b"\x00\xff"}
+
+
+def test_packb_is_msgpack_packb_with_a_kept_packer() -> None:
+    """Stored bytes (events, states, fingerprints) must not change with the packer kept per thread."""
+    for obj in (SAMPLE, [1, "x", {"k": b"\x00"}], {"t": 1.5, "n": None}):
+        assert packb(obj) == msgpack.packb(obj, use_bin_type=True)
+
+
+def test_packb_after_an_unpackable_object_packs_cleanly() -> None:
+    with pytest.raises(TypeError):
+        packb({"a": [1, 2, object()]})
+    assert packb({"b": 2}) == msgpack.packb({"b": 2}, use_bin_type=True)
+
+
+def test_packb_keeps_a_packer_per_thread() -> None:
+    packed: list[bytes] = []
+    workers = [threading.Thread(target=lambda n=n: packed.extend(packb({"n": n, "s": "x" * n}) for _ in range(200)))
+               for n in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(set(packed)) == sorted(msgpack.packb({"n": n, "s": "x" * n}, use_bin_type=True) for n in range(4))
+    assert len(packed) == 800
 
 
 def _deep_msgpack(levels: int) -> bytes:
