@@ -45,7 +45,7 @@ def test_packb_after_an_unpackable_object_packs_cleanly() -> None:
     assert packb({"b": 2}) == msgpack.packb({"b": 2}, use_bin_type=True)
 
 
-def test_packb_keeps_a_packer_per_thread() -> None:
+def test_packb_from_several_threads_at_once_packs_each_object_as_msgpack_does() -> None:
     packed: list[bytes] = []
     workers = [threading.Thread(target=lambda n=n: packed.extend(packb({"n": n, "s": "x" * n}) for _ in range(200)))
                for n in range(4)]
