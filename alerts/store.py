@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
 from alerts.clocks import iso
 from alerts.effects import UpsertAlert
+from guide_app_api.codec import packb
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server import keys
 from server.keys import parse_seq
@@ -226,13 +226,12 @@ class AlertStore:
         guard = keys.events(shard)
         if action == "resolve" and alert["kind"] == "incident" and isinstance(incident_id, str):
             guard = keys.incident(shard, incident_id)
-            update = msgpack.packb({"type": "incident_update", **base, "msg_id": f"{base['msg_id']}:incident",
-                                    "incident_id": incident_id, "status": "resolved", "alternatives": None,
-                                    "note": note}, use_bin_type=True)
+            update = packb({"type": "incident_update", **base, "msg_id": f"{base['msg_id']}:incident",
+                            "incident_id": incident_id, "status": "resolved", "alternatives": None, "note": note})
         await self._call(
             "alert_shard_action",
             keys=[keys.events(shard), keys.idem(shard, "alert", f"{alert['alert_id']}:{seq}"), guard],
-            args=[msgpack.packb(event, use_bin_type=True), update, FX_TTL])
+            args=[packb(event), update, FX_TTL])
 
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import msgpack
 import redis.asyncio as aioredis
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +17,7 @@ from starlette.routing import Route
 
 from alerts.effects import UpsertAlert
 from alerts.pool import PoolStore, PullResult
+from guide_app_api.codec import packb
 from guide_app_api.errors import ProtocolError
 from guide_app_api.scope import incident_tour
 from server import keys
@@ -40,7 +40,7 @@ class IncidentLog:
         shard = keys.shard_of(tour_id, self.settings.storage.shards)
         sender, msg_id = event["sender"], event["msg_id"]
         idem = keys.idem(shard, sender, msg_id)
-        payload = msgpack.packb(event, use_bin_type=True)
+        payload = packb(event)
         outcome, seq = await script(self.redis, "ingest")(
             keys=[idem, keys.events(shard), keys.incident(shard, incident_id)],
             args=[f"http:{incident_id}:{event.get('status')}", payload, int(self.settings.storage.idempotency_ttl),

@@ -20,9 +20,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import msgpack
 import redis.asyncio as aioredis
 
+from guide_app_api.codec import packb
 from server import keys
 from server.settings import Settings
 
@@ -205,7 +205,7 @@ class TourRegistry:
         """Store the tour and append its ``tour`` event; the stream id, or None if nothing changed."""
         shard = keys.shard_of(tour.tour_id, self._shards)
         fields = _to_hash(tour)
-        args: list[Any] = [msgpack.packb(tour_event(tour, sender, now), use_bin_type=True)]
+        args: list[Any] = [packb(tour_event(tour, sender, now))]
         for name in _FIELDS:
             args += [name, fields[name]]
         seq = await self._put_script(keys=[keys.tour(shard, tour.tour_id), keys.events(shard)], args=args)
