@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from alerts.watcher import Watcher
-from server.gctune import tune_gc
-from server.settings import ConfigError, load_settings
+from server.core.gctune import tune_gc
+from server.core.settings import ConfigError, load_settings
 
 _background: set[asyncio.Task[None]] = set()  # a strong reference, or the loop may drop the task
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from alerts.effects import (
+from alerts.pool import PoolStore
+from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
     Effect,
@@ -27,15 +28,14 @@ from alerts.effects import (
     SetDeadline,
     UpsertAlert,
 )
-from alerts.pool import PoolStore
 from alerts.store import AlertStore, upsert_result
 from guide_app_api.codec import packb
 from guide_app_api.scope import incident_tour
-from server import keys
-from server.metrics import Registry
-from server.push import dispatched, incident_push, publish_call
-from server.scripts import RedisScripts, ScriptRunner
-from server.settings import Settings
+from server.core import keys
+from server.core.metrics import Registry
+from server.core.settings import Settings
+from server.db.scripts import RedisScripts, ScriptRunner
+from server.storage.notices import dispatched, incident_push, publish_call
 
 log = logging.getLogger(__name__)
 

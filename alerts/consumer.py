@@ -23,17 +23,17 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from alerts.applier import SINGLE_STEP, EffectApplier, Step
-from alerts.effects import Effect, EscalateAlert
-from alerts.fold import fold
-from alerts.rules import evaluate
-from alerts.state import TourState
-from server import keys
-from server.keys import parse_seq
-from server.metrics import Counter, Registry
-from server.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
-from server.scripts import script
-from server.settings import Settings
-from server.writer import LANE, ScriptWriter
+from alerts.rules.effects import Effect, EscalateAlert
+from alerts.rules.evaluate import evaluate
+from alerts.rules.fold import fold
+from alerts.rules.state import TourState
+from server.core import keys
+from server.core.keys import parse_seq
+from server.core.metrics import Counter, Registry
+from server.core.settings import Settings
+from server.db.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
+from server.db.scripts import script
+from server.db.writer import LANE, ScriptWriter
 
 log = logging.getLogger(__name__)
 

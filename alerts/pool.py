@@ -1,6 +1,6 @@
 """The emergency resource pool: partners' vehicles, lodging, medical help, guides and interpreters per region.
 
-Every change to a region is one Lua script in that region's hash slot (``server/lua/pool_*.lua``, each after
+Every change to a region is one Lua script in that region's hash slot (``server/db/lua/pool_*.lua``, each after
 ``pool_lib.lua``), so a resource is never held by two incidents and the same code runs on Redis Cluster. A
 fallback to a neighbouring region is a second, separate atomic pull in the neighbour's slot. A pull is keyed
 by (incident, request): a retry returns the resource it already holds, or keeps its one place in the queue.
@@ -9,7 +9,7 @@ Two indexes stand outside the region slots and are written by separate commands 
 :data:`keys.RESOURCE_INDEX` (hash resource id -> region, so a resource is found by its id alone) and
 :data:`keys.POOL_REGIONS` (set of regions, so a listing finds them all).
 
-The data, validation and errors live in :mod:`alerts.pool_model`; they are re-exported here.
+The data, validation and errors live in :mod:`alerts.rules.pool_model`; they are re-exported here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from alerts.pool_model import (
+from alerts.rules.pool_model import (
     KINDS,
     PoolConflict,
     PoolError,
@@ -38,9 +38,9 @@ from alerts.pool_model import (
     decode_resource,
     validate_resource,
 )
-from server import keys
-from server.scripts import RedisScripts, ScriptRunner, as_text
-from server.settings import Settings
+from server.core import keys
+from server.core.settings import Settings
+from server.db.scripts import RedisScripts, ScriptRunner, as_text
 
 __all__ = [
     "KINDS", "PoolConflict", "PoolError", "PoolInvalid", "PoolNotFound", "PoolStore", "PullResult",

@@ -21,14 +21,14 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from alerts.clocks import iso
-from alerts.effects import UpsertAlert
+from alerts.rules.clocks import iso
+from alerts.rules.effects import UpsertAlert
 from guide_app_api.codec import packb
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
-from server import keys
-from server.keys import parse_seq
-from server.scripts import RedisScripts, ScriptRunner, as_text, to_json
-from server.settings import Settings
+from server.core import keys
+from server.core.keys import parse_seq
+from server.core.settings import Settings
+from server.db.scripts import RedisScripts, ScriptRunner, as_text, to_json
 
 ACTIONS = ("ack", "resolve", "assign")
 STATUSES = ("open", "acknowledged", "resolved")

@@ -27,11 +27,12 @@ from alerts.applier import EffectApplier
 from alerts.consumer import ShardConsumer
 from alerts.pool import PoolStore
 from alerts.store import AlertStore
-from server import keys
-from server.metrics import Registry
-from server.scripts import script
-from server.settings import Settings
-from server.writer import ScriptWriter
+from server.core import keys
+from server.core.metrics import Registry
+from server.core.settings import Settings
+from server.db.client import redis_client
+from server.db.scripts import script
+from server.db.writer import ScriptWriter
 
 log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of the deadline job at INFO
@@ -61,8 +62,6 @@ class Watcher:
         self.fired = self.metrics.counter("tourpulse_deadlines_fired_total", "Deadlines moved into streams")
 
     async def start(self) -> None:
-        from server.app import redis_client  # one place decides how clients are built
-
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
         # every effect of every owned shard goes through one pipelined writer: shards share round trips
         self.writer = ScriptWriter(self.settings.redis_url or "", lanes=2)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Ctx, cpu_times, machine, steal_pct, versions
-from server.embedded import EmbeddedRedis
+from server.db.embedded import EmbeddedRedis
 
 SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"

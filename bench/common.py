@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 import psutil
 import redis.asyncio as aioredis
 
-from server import keys
-from server.embedded import free_port
-from server.tokens import issue
-from server.tours import TourRegistry, validate_tour
+from server.core import keys
+from server.core.tokens import issue
+from server.db.embedded import free_port
+from server.storage.tours import TourRegistry, validate_tour
 
 SECRET = "bench-secret"
 TIMEZONE = "Asia/Shanghai"

@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from bench.common import SHARDS, Ctx, ServerProc, rating_days, register_tours, settings_doc, start_servers, tour_ids
 from bench.load import closed_summary, load_specs, run_load
 from bench.watcher import backlog_left
-from server import keys
+from server.core import keys
 
 KEYS = ("events_per_s_1x1", "events_per_s_2x2")
 TOURS = 200

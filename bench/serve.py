@@ -27,7 +27,7 @@ def raise_nofile() -> int:
 
 
 def build_settings(spec: dict[str, Any]) -> Any:
-    from server.settings import settings_from_mapping
+    from server.core.settings import settings_from_mapping
 
     return settings_from_mapping(spec.get("doc") or {}, redis_url=spec["redis_url"], secret=spec["secret"].encode())
 
@@ -60,7 +60,7 @@ async def serve_web(spec: dict[str, Any]) -> None:
 
 async def serve_watcher(spec: dict[str, Any]) -> None:
     from alerts.watcher import Watcher
-    from server.gctune import tune_gc
+    from server.core.gctune import tune_gc
 
     watcher = Watcher(build_settings(spec))
     stop = asyncio.Event()

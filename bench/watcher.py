@@ -1,7 +1,7 @@
 """watcher: how fast one watcher folds, evaluates and applies a backlog.
 
 200 tours are registered, then a backlog of rating events (full: 100,000; quick: 20,000) goes straight into the
-shard streams, built as ``server.phones`` builds them (one field ``e``, a msgpack map; docs/design.md): most tours
+shard streams, built as ``server.web.phones`` builds them (one field ``e``, a msgpack map; docs/design.md): most tours
 good (4-5), one in ten bad (2-3, so its days cross the threshold and alerts are upserted), 30 travellers per tour
 rating its past days, some with comments. Then one watcher process starts; the clock runs from its ``READY``
 until every shard's consumer group has no lag and nothing pending. ``events_per_s`` is backlog / ``drain_s``, the
@@ -19,7 +19,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from bench.common import SHARDS, Ctx, ServerProc, rating_days, register_tours, rnd, settings_doc, tour_ids
-from server import keys
+from server.core import keys
 
 KEYS = ("events_per_s", "drain_s", "backlog")
 TOURS = 200
@@ -40,7 +40,7 @@ def backlog_events(count: int, tours: list[str], days: list[str], seed: int = 7)
         tour = tours[n % len(tours)]
         sub = f"t-{tour}-{rng.randrange(TRAVELLERS)}"
         score = rng.choice((2, 3, 3) if tour in bad else (4, 5, 5))
-        # as in server/scenario.py: a third of good ratings carry a comment (mostly praise), most bad ones do
+        # as in server/tools/scenario.py: a third of good ratings carry a comment (mostly praise), most bad ones do
         comment = (rng.choice(COMPLAINTS) if rng.random() < 0.6 else None) if score <= 3 else \
             (rng.choice(PRAISE) if rng.random() < 0.3 else None)
         event = {"type": "rating", "tour_id": tour, "at": now - rng.uniform(0, 3600), "day": rng.choice(days),

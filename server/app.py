@@ -11,7 +11,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,34 +22,21 @@ from starlette.websockets import WebSocket
 from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from guide_app_api.endpoints import phone_endpoint
-from server import admin_api, alerts_api, board, incidents, pool_api, reports
-from server.access_log import install_redaction
-from server.board import ChangeHub
-from server.gctune import tune_gc
-from server.incidents import IncidentLog
-from server.metrics import Registry
-from server.phones import PhoneService
-from server.push import NoticeHub
-from server.settings import Settings, load_settings
-from server.tours import TourRegistry
-from server.writer import ScriptWriter
+from server.core.access_log import install_redaction
+from server.core.gctune import tune_gc
+from server.core.metrics import Registry
+from server.core.settings import Settings, load_settings
+from server.db.client import TAIL_BLOCK_S, redis_client
+from server.db.writer import ScriptWriter
+from server.storage.incidents import IncidentLog
+from server.storage.tours import TourRegistry
+from server.web import board
+from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
+from server.web.board import ChangeHub
+from server.web.hub import NoticeHub
+from server.web.phones import PhoneService
 
 log = logging.getLogger(__name__)
-
-# a blocking read must return before the socket times out (redis-py 8 defaults socket_timeout to 5 s)
-TAIL_BLOCK_S = 1.0
-TAIL_SOCKET_TIMEOUT_S = 10.0
-
-
-def redis_client(url: str, *, tail: bool = False, max_connections: int = 64) -> aioredis.Redis:
-    """A client whose pool waits instead of raising when busy (redis-py's default pool raises at 100)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=10,
-        socket_timeout=TAIL_SOCKET_TIMEOUT_S if tail else 5.0, socket_connect_timeout=5.0,
-        health_check_interval=30,
-    )
-    return aioredis.Redis(connection_pool=pool)
-
 
 async def traveller_ws(websocket: WebSocket) -> None:
     await phone_endpoint(websocket, "traveller")
@@ -142,11 +128,13 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         WebSocketRoute("/ws/traveller", traveller_ws),
         WebSocketRoute("/ws/guide", guide_ws),
         *board.routes,
-        *alerts_api.routes,
-        *pool_api.routes,
+        *alerts.routes,
+        *pool.routes,
         *incidents.routes,
         *reports.routes,
-        *admin_api.routes,
+        *tokens.routes,
+        *tours.routes,
+        *notices.routes,
     ]
     handlers = {HTTPException: http_error, RedisError: storage_error, ConnectionError: storage_error}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)

@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from server.settings import ConfigError, Settings, load_settings, parse_duration
-from server.tokens import ROLES, issue
+from server.core.settings import ConfigError, Settings, load_settings, parse_duration
+from server.core.tokens import ROLES, issue
 
 BOARD_TOKEN_TTL = 12 * 3600.0
 URL_FILE = "redis.url"
@@ -57,8 +57,8 @@ def _public_host(host: str) -> str:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
-    from server.access_log import install_redaction
     from server.app import create_app
+    from server.core.access_log import install_redaction
 
     app = create_app(settings, run_watcher=True)
     config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
@@ -80,7 +80,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from server.embedded import EmbeddedRedis, EmbeddedRedisError
+    from server.db.embedded import EmbeddedRedis, EmbeddedRedisError
 
     try:
         settings = load_settings(args.config)
@@ -149,7 +149,7 @@ async def connect(settings: Settings) -> AsyncIterator[Any]:
     """REDIS_URL if set; else the running ``serve`` of this data dir; else an embedded server for a while."""
     import redis.asyncio as aioredis
 
-    from server.embedded import EmbeddedRedis
+    from server.db.embedded import EmbeddedRedis
 
     url = settings.redis_url
     embedded: EmbeddedRedis | None = None
@@ -172,7 +172,7 @@ async def connect(settings: Settings) -> AsyncIterator[Any]:
 
 
 async def _import_tours(settings: Settings, tours: Sequence[Any]) -> int:
-    from server.tours import TourRegistry
+    from server.storage.tours import TourRegistry
 
     changed = 0
     async with connect(settings) as redis:
@@ -186,7 +186,7 @@ async def _import_tours(settings: Settings, tours: Sequence[Any]) -> int:
 def _read_import(args: argparse.Namespace, parse: Callable[[Path, str | None], Sequence[Any]]
                  ) -> tuple[Settings, Sequence[Any]] | int:
     """Settings and every row of the file, checked; or an exit code after saying what is wrong (nothing stored)."""
-    from server.importers import ImportFileError
+    from server.tools.importers import ImportFileError
 
     try:
         settings = load_settings(args.config)
@@ -201,7 +201,7 @@ def _read_import(args: argparse.Namespace, parse: Callable[[Path, str | None], S
 
 
 def cmd_tours_import(args: argparse.Namespace) -> int:
-    from server.importers import load_tours
+    from server.tools.importers import load_tours
 
     read = _read_import(args, load_tours)
     if isinstance(read, int):
@@ -227,7 +227,7 @@ async def _import_pool(settings: Settings, resources: Sequence[dict[str, Any]]) 
 
 
 def cmd_pool_import(args: argparse.Namespace) -> int:
-    from server.importers import parse_resources_file
+    from server.tools.importers import parse_resources_file
 
     read = _read_import(args, parse_resources_file)
     if isinstance(read, int):
@@ -243,9 +243,9 @@ def cmd_pool_import(args: argparse.Namespace) -> int:
 
 # --- simulate --------------------------------------------------------------------------------------------
 def cmd_simulate(rest: list[str]) -> int:
-    import server.simulate
+    import server.tools.simulate
 
-    return int(server.simulate.main(rest) or 0)
+    return int(server.tools.simulate.main(rest) or 0)
 
 
 # --- parser ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from server.embedded import EmbeddedRedis
+from server.db.embedded import EmbeddedRedis
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ SECRET = b"test-secret"
 
 
 def make_settings(redis_url: str, doc: dict | None = None):  # noqa: ANN201 - Settings
-    from server.settings import settings_from_mapping
+    from server.core.settings import settings_from_mapping
 
     return settings_from_mapping(doc or {}, redis_url=redis_url, secret=SECRET)
 
@@ -58,7 +58,7 @@ def token(role: str, sub: str, *, tours: tuple[str, ...] = (), regions: tuple[st
           ttl: float = 3600, issued_ago: float = 0.0) -> str:
     import time
 
-    from server.tokens import issue
+    from server.core.tokens import issue
 
     return issue(SECRET, role=role, sub=sub, tours=tours, regions=regions, ttl=ttl,
                  now=time.time() - issued_ago)
@@ -81,7 +81,7 @@ def app_factory(redis_url: str):  # noqa: ANN201
     import contextlib
 
     from server.app import create_app
-    from tests.helpers_server import running_server
+    from tests.e2e.helpers_server import running_server
 
     @contextlib.asynccontextmanager
     async def start(doc: dict | None = None, *, run_watcher: bool = False, url: str | None = None):  # noqa: ANN202

@@ -1,0 +1,217 @@
+"""Every Redis key name, in one module that web and watcher both import.
+
+Three families of keys, each behind its own hash tag so that every Lua script and MULTI touches one
+slot and the same code runs on Redis Cluster (see docs/design.md):
+
+- ``tp:{s<N>}:...``  one shard: event stream, idempotency keys, tours, incidents, folded state, deadlines
+- ``tp:{alerts}:...``  alert records, their dedup index, the alert-changes stream, per-region indexes
+- ``tp:{pool:<region>}:...``  one region's emergency resources, holds and waiting queue
+
+Plus a few that stand alone (notices, the tour index). A step that spans families is a sequence of
+idempotent single-slot steps, never one transaction.
+
+The Lua scripts that use them live in ``server/db/lua/`` (:data:`server.db.scripts.SCRIPTS`).
+"""
+
+from __future__ import annotations
+
+import zlib
+
+PREFIX = "tp"
+
+
+def shard_of(tour_id: str, shards: int) -> int:
+    """A stable shard for a tour: the same on every process and every run."""
+    return zlib.crc32(tour_id.encode()) % shards
+
+
+def shard_tag(shard: int) -> str:
+    return f"{PREFIX}:{{s{shard}}}"
+
+
+# --- one shard -------------------------------------------------------------------------------------------
+def events(shard: int) -> str:
+    """The shard's event stream: ratings, incidents, updates, tour changes, fired deadlines."""
+    return f"{shard_tag(shard)}:events"
+
+
+def idem(shard: int, sender: str, msg_id: str) -> str:
+    """Idempotency key of one client message: ``digest|seq|extra``, kept for ``idempotency_ttl``."""
+    return f"{shard_tag(shard)}:idem:{sender}:{msg_id}"
+
+
+def tour(shard: int, tour_id: str) -> str:
+    """A tour's registration (hash): route, region, guides, dates, timezone, travellers."""
+    return f"{shard_tag(shard)}:tour:{tour_id}"
+
+
+def incident(shard: int, incident_id: str) -> str:
+    """An incident's guard record (hash: tour_id, status), written with the event that changes it."""
+    return f"{shard_tag(shard)}:inc:{incident_id}"
+
+
+def state(shard: int, tour_id: str) -> str:
+    """A tour's folded state (msgpack), written by the watcher that owns the shard."""
+    return f"{shard_tag(shard)}:state:{tour_id}"
+
+
+def deadlines(shard: int) -> str:
+    """Sorted set of the shard's deadline ids by due time (epoch seconds)."""
+    return f"{shard_tag(shard)}:deadlines"
+
+
+def deadline(shard: int, deadline_id: str) -> str:
+    """One deadline's payload (msgpack), beside its entry in :func:`deadlines`."""
+    return f"{deadline_prefix(shard)}{deadline_id}"
+
+
+def deadline_prefix(shard: int) -> str:
+    return f"{shard_tag(shard)}:deadline:"
+
+
+def fired(shard: int, deadline_id: str) -> str:
+    """Marks a deadline that fired, so a replayed event cannot arm it again."""
+    return f"{fired_prefix(shard)}{deadline_id}"
+
+
+def fired_prefix(shard: int) -> str:
+    return f"{shard_tag(shard)}:fired:"
+
+
+def lease(shard: int) -> str:
+    """Which watcher owns the shard (value: watcher id), expiring unless renewed."""
+    return f"{shard_tag(shard)}:lease"
+
+
+def dead_letters(shard: int) -> str:
+    """Entries that failed ``max_deliveries`` times, with the error."""
+    return f"{shard_tag(shard)}:dead"
+
+
+GROUP = "watchers"
+
+
+def parse_seq(seq: str) -> tuple[int, int]:
+    """A stream id (``<ms>-<n>``, or ``<ms>``) as a comparable pair; ValueError when it is not one."""
+    ms, sep, n = seq.partition("-")
+    if not ms.isdigit() or (sep and not n.isdigit()):
+        raise ValueError(f"not a stream id: {seq!r}")
+    return int(ms), int(n or 0)
+
+WATCHERS = f"{PREFIX}:watchers"
+"""Sorted set of live watcher ids by last heartbeat (how many share the shards)."""
+
+
+def route_complaints(route: str) -> str:
+    """A route's complaint counts by category (hash), across all its tours."""
+    return f"{PREFIX}:{{route:{route}}}:complaints"
+
+
+def route_complaint_token(route: str, token: str) -> str:
+    return f"{PREFIX}:{{route:{route}}}:counted:{token}"
+
+
+# --- alerts ----------------------------------------------------------------------------------------------
+ALERTS_TAG = f"{PREFIX}:{{alerts}}"
+ALERT_CHANGES = f"{ALERTS_TAG}:changes"
+ALERT_SEQ = f"{ALERTS_TAG}:next"
+
+
+def alert(alert_id: str) -> str:
+    return f"{ALERTS_TAG}:alert:{alert_id}"
+
+
+def alert_dedup(dedup_key: str) -> str:
+    """Open-or-acknowledged alert id for one condition on one subject."""
+    return f"{ALERTS_TAG}:dedup:{dedup_key}"
+
+
+def alert_active(region: str) -> str:
+    """Set of a region's open and acknowledged alert ids (what a board's snapshot reads)."""
+    return f"{ALERTS_TAG}:active:{region}"
+
+
+ALERT_REGIONS = f"{ALERTS_TAG}:regions"
+ALERT_ALL = f"{ALERTS_TAG}:all"
+
+
+def alert_applied(token: str) -> str:
+    """Marks that one event's effect on the alerts was applied (so a replay counts once)."""
+    return f"{ALERTS_TAG}:fx:{token}"
+
+
+def alert_audit(alert_id: str) -> str:
+    return f"{ALERTS_TAG}:audit:{alert_id}"
+
+
+# --- emergency pool --------------------------------------------------------------------------------------
+def pool_tag(region: str) -> str:
+    return f"{PREFIX}:{{pool:{region}}}"
+
+
+def pool_resource(region: str, resource_id: str) -> str:
+    return f"{pool_resource_prefix(region)}{resource_id}"
+
+
+def pool_resource_prefix(region: str) -> str:
+    """Scripts build names of resources they learn only inside the script (ties, served queues) from it."""
+    return f"{pool_tag(region)}:res:"
+
+
+def pool_free(region: str, kind: str) -> str:
+    """Sorted set of free resources of one kind, by capacity."""
+    return f"{pool_tag(region)}:free:{kind}"
+
+
+def pool_all(region: str) -> str:
+    """Set of every resource id of the region."""
+    return f"{pool_tag(region)}:all"
+
+
+def pool_hold(region: str, incident_id: str, request: str) -> str:
+    """The resource one incident's request holds (so a retried pull returns the same one)."""
+    return f"{pool_hold_prefix(region)}{incident_id}:{request}"
+
+
+def pool_hold_prefix(region: str) -> str:
+    """``pool_hold`` = this + ``<incident_id>:<request>`` (release writes holds of served waiters)."""
+    return f"{pool_tag(region)}:hold:"
+
+
+def pool_holds_of(region: str, incident_id: str) -> str:
+    """Set of the region's resource ids an incident holds."""
+    return f"{pool_holds_prefix(region)}{incident_id}"
+
+
+def pool_holds_prefix(region: str) -> str:
+    return f"{pool_tag(region)}:holds:"
+
+
+def pool_queue(region: str, kind: str) -> str:
+    """Incidents waiting for a resource of one kind, in arrival order."""
+    return f"{pool_tag(region)}:queue:{kind}"
+
+
+def pool_audit(region: str) -> str:
+    return f"{pool_tag(region)}:audit"
+
+
+POOL_REGIONS = f"{PREFIX}:pool-regions"
+
+# --- standalone ------------------------------------------------------------------------------------------
+NOTICES_TAG = f"{PREFIX}:{{notices}}"
+NOTICES = f"{NOTICES_TAG}:stream"
+"""Notices and incident changes for phones (field ``n``: JSON), tailed by every web process."""
+NOTICE_READS = f"{NOTICES_TAG}:reads"
+"""Stream of ``notice_read`` confirmations (field ``e``: msgpack)."""
+TOUR_INDEX = f"{PREFIX}:tours"
+RESOURCE_INDEX = f"{PREFIX}:resources"
+
+
+def notice_idem(sender: str, msg_id: str) -> str:
+    return f"{NOTICES_TAG}:idem:{sender}:{msg_id}"
+
+
+def notice_sent(notice_id: str) -> str:
+    """Marks a notice published, so a replayed effect never sends it twice."""
+    return f"{NOTICES_TAG}:sent:{notice_id}"

@@ -1,0 +1,72 @@
+"""Notices: operators push risk warnings and progress notices to the phones of the tours concerned."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from server.core import keys
+from server.db.scripts import RedisScripts
+from server.storage.notices import publish
+from server.web.auth import authenticate
+from server.web.http import error, json_body, str_list
+
+NOTICE_KINDS = ("risk_warning", "progress", "prompt", "followup", "info")
+
+
+async def post_notice(request: Request) -> Response:
+    """Operators push risk warnings and progress notices to the phones of the tours concerned."""
+    claims = authenticate(request, ("admin", "supervisor"))
+    body = await json_body(request)
+    kind, title, text = body.get("kind", "info"), body.get("title"), body.get("body")
+    audience = body.get("audience", "all")
+    if kind not in NOTICE_KINDS:
+        return error(400, "invalid", f"kind must be one of {', '.join(NOTICE_KINDS)}", "kind")
+    if not isinstance(title, str) or not 0 < len(title) <= 200:
+        return error(400, "invalid", "title must be a string of 1-200 characters", "title")
+    if not isinstance(text, str) or not 0 < len(text) <= 4000:
+        return error(400, "invalid", "body must be a string of 1-4000 characters", "body")
+    if audience not in ("travellers", "guides", "all"):
+        return error(400, "invalid", "audience must be travellers, guides or all", "audience")
+    try:
+        tour_ids = str_list(body, "tour_ids")
+    except ValueError:
+        return error(400, "invalid", "tour_ids must be a list of tour ids", "tour_ids")
+    region = body.get("region")
+    state = request.app.state
+    if region:
+        if not isinstance(region, str) or not claims.sees_region(region):
+            return error(403, "forbidden", "outside your regions", "region")
+        now = time.time()
+        tour_ids += [t.tour_id for t in await state.tours.list(lambda r: r == region)
+                     if t.start <= t.local_today(now) <= t.end]
+    if not tour_ids:
+        return error(400, "invalid", "name tour_ids or a region with tours in progress", "tour_ids")
+    sent = []
+    for tour_id in dict.fromkeys(tour_ids):
+        tour = await state.tours.get(tour_id)
+        if tour is None or not claims.sees_region(tour.region):
+            return error(404, "not_found", f"no tour {tour_id!r} in your regions", "tour_ids")
+    request_id = body.get("id") if isinstance(body.get("id"), str) else f"{time.time_ns()}"
+    for tour_id in dict.fromkeys(tour_ids):
+        notice_id = f"{kind}:{claims.sub}:{request_id}:{tour_id}"
+        push = {"type": "notice", "notice_id": notice_id, "kind": kind, "title": title, "body": text,
+                "tour_id": tour_id, "audience": audience}
+        seq = await publish(RedisScripts(state.redis), notice_id, push)
+        sent.append({"tour_id": tour_id, "notice_id": notice_id, "seq": seq})
+    return JSONResponse({"notices": sent})
+
+
+async def notice_reads(request: Request) -> Response:
+    authenticate(request, ("admin", "supervisor"))
+    count = await request.app.state.redis.xlen(keys.NOTICE_READS)
+    return JSONResponse({"reads": count})
+
+
+routes = [
+    Route("/api/notices", post_notice, methods=["POST"]),
+    Route("/api/notices/reads", notice_reads, methods=["GET"]),
+]

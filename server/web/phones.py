@@ -1,0 +1,169 @@
+"""The phone backend: what ``guide_app_api.endpoints`` calls to authenticate, rate-limit and store a message.
+
+Each accepted message becomes one call of ``lua/ingest.lua`` through the shared writer: the event and its
+idempotency key are stored together in the tour's shard, and only then is the ack sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from datetime import date
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.websockets import WebSocket
+
+from guide_app_api.codec import packb
+from guide_app_api.endpoints import PhoneConnection
+from guide_app_api.errors import Conflict, Invalid, NotFound, Unavailable, UnknownTour
+from guide_app_api.messages import Incident, IncidentUpdate, Message, NoticeRead, Rating
+from guide_app_api.ratelimit import TokenBucket
+from guide_app_api.scope import check_tour, incident_tour, make_incident_id
+from server.core import keys
+from server.core.metrics import Registry
+from server.core.settings import Settings
+from server.core.tokens import Claims
+from server.db.writer import ScriptWriter
+from server.storage.tours import TourRegistry
+from server.web.auth import authenticate
+from server.web.hub import NoticeHub
+
+_MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently used dropped first)
+
+
+class PhoneService:
+    def __init__(self, settings: Settings, writer: ScriptWriter, tours: TourRegistry, hub: NoticeHub,
+                 metrics: Registry) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.tours = tours
+        self.hub = hub
+        self.max_frame_bytes = settings.limits.max_frame_bytes
+        self.bad_frames_per_minute = settings.limits.bad_frames_per_minute
+        self._ttl = int(settings.storage.idempotency_ttl)
+        self._shards = settings.storage.shards
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self.frames = metrics.counter("tourpulse_frames_total", "Frames received from phones, by outcome",
+                                      ("outcome",))
+        self.latency = metrics.histogram("tourpulse_ack_seconds", "Frame in to ack out, seconds")
+        self.connections = metrics.gauge("tourpulse_phone_connections", "Connected phones, by role", ("role",))
+
+    # --- the PhoneBackend protocol --------------------------------------------------------------------
+    def authenticate(self, websocket: WebSocket, role: str) -> Claims:
+        return authenticate(websocket, (role,))
+
+    def allow(self, sender: str, now: float) -> bool:
+        bucket = self._buckets.get(sender)
+        if bucket is None:
+            limits = self.settings.limits
+            bucket = self._buckets[sender] = TokenBucket(limits.messages_per_second, limits.burst, now)
+            if len(self._buckets) > _MAX_SENDERS:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(sender)
+        return bucket.take(now)
+
+    def attach(self, conn: PhoneConnection, since: str | None) -> None:
+        self.hub.attach(conn, since)
+        self._count(conn, 1)
+
+    def detach(self, conn: PhoneConnection) -> None:
+        self.hub.detach(conn)
+        self._count(conn, -1)
+
+    def observe(self, outcome: str, started: float) -> None:
+        self.frames.inc(outcome)
+        if outcome == "ack":
+            self.latency.observe(time.perf_counter() - started)
+
+    def _count(self, conn: PhoneConnection, by: int) -> None:
+        role = conn.who.role
+        self.connections.set(self.connections.values.get((role,), 0) + by, role)
+
+    async def handle(self, msg: Message, who: Claims, now: float) -> dict[str, Any]:
+        sender = f"{who.role}:{who.sub}"
+        if isinstance(msg, Rating):
+            check_tour(who.tours, msg.tour_id, msg.id)
+            tour = await self._tour(msg.tour_id, msg.id)
+            if not tour.day_allowed(date.fromisoformat(msg.day), now):
+                raise Invalid(f"{msg.day} is not a day of tour {msg.tour_id} up to today in {tour.timezone}",
+                              field="day", msg_id=msg.id)
+            event = self._event(msg, sender, now, traveller=who.sub)
+            return await self._store(msg, sender, msg.tour_id, event, "plain", "")
+        if isinstance(msg, Incident):
+            check_tour(who.tours, msg.tour_id, msg.id)
+            await self._tour(msg.tour_id, msg.id)
+            incident_id = make_incident_id(msg.tour_id, sender, msg.id)
+            event = self._event(msg, sender, now, incident_id=incident_id, guide=who.sub)
+            reply = await self._store(msg, sender, msg.tour_id, event, "create", msg.tour_id)
+            reply["incident_id"] = incident_id
+            return reply
+        if isinstance(msg, IncidentUpdate):
+            tour_id = incident_tour(msg.incident_id, msg.id)
+            check_tour(who.tours, tour_id, msg.id, field="incident_id")
+            event = self._event(msg, sender, now, tour_id=tour_id)
+            return await self._store(msg, sender, tour_id, event, "update", msg.status or "")
+        if isinstance(msg, NoticeRead):
+            return await self._notice_read(msg, sender, now)
+        raise Invalid(f"{type(msg).__name__} is not accepted here", field="type", msg_id=msg.id)
+
+    # --- helpers ----------------------------------------------------------------------------------------
+    async def _tour(self, tour_id: str, msg_id: str) -> Any:
+        tour = self.tours.peek(tour_id)
+        if tour is None:
+            try:
+                tour = await self.tours.get(tour_id)
+            except (RedisError, OSError):
+                raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg_id) from None
+        if tour is None:
+            raise UnknownTour(f"no tour {tour_id!r}", field="tour_id", msg_id=msg_id)
+        return tour
+
+    @staticmethod
+    def _event(msg: Rating | Incident | IncidentUpdate, sender: str, now: float, **extra: Any) -> dict[str, Any]:
+        event = msg.event_fields()
+        event["sender"] = sender
+        event["msg_id"] = msg.id
+        event["received_at"] = now
+        event.update(extra)
+        return event
+
+    async def _store(self, msg: Message, sender: str, tour_id: str, event: dict[str, Any], mode: str,
+                     arg: str) -> dict[str, Any]:
+        shard = keys.shard_of(tour_id, self._shards)
+        idem = keys.idem(shard, sender, msg.id)
+        guard = keys.incident(shard, event["incident_id"]) if mode != "plain" else idem
+        payload = packb(event)
+        outcome, seq = await self._call([idem, keys.events(shard), guard],
+                                        [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id)
+        return self._reply(outcome, seq, msg)
+
+    async def _notice_read(self, msg: NoticeRead, sender: str, now: float) -> dict[str, Any]:
+        event = {"notice_id": msg.notice_id, "sender": sender, "at": msg.at, "received_at": now}
+        idem = keys.notice_idem(sender, msg.id)
+        payload = packb(event)
+        outcome, seq = await self._call([idem, keys.NOTICE_READS, idem],
+                                        [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id)
+        return self._reply(outcome, seq, msg)
+
+    async def _call(self, keys_: list[str], args: list[Any], msg_id: str) -> tuple[str, str]:
+        try:
+            outcome, seq = await self.writer.call("ingest", keys_, args)
+        except RedisError:
+            raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg_id) from None
+        return outcome.decode(), seq.decode()
+
+    @staticmethod
+    def _reply(outcome: str, seq: str, msg: Message) -> dict[str, Any]:
+        if outcome == "new":
+            return {"seq": seq, "duplicate": False}
+        if outcome == "dup":
+            return {"seq": seq, "duplicate": True}
+        if outcome == "conflict":
+            raise Conflict(f"id {msg.id!r} was already used for a different message", field="id", msg_id=msg.id)
+        if outcome == "not_found":
+            raise NotFound("no such incident", field="incident_id", msg_id=msg.id)
+        if outcome == "closed":
+            raise Conflict("the incident is already resolved", field="status", msg_id=msg.id)
+        raise Unavailable(f"unexpected storage answer {outcome!r}", msg_id=msg.id)

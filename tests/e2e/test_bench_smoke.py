@@ -1,0 +1,29 @@
+"""The benchmark harness runs end to end: its cheapest scenario, shortened, writes the keys it promises.
+
+No timing is asserted: figures on a shared machine are not a test's business (docs/performance.md has them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.slow
+def test_baseline_scenario_writes_its_keys(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "baseline", "--json", str(out)],
+                          capture_output=True, text=True, timeout=90, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads(out.read_text())
+    assert doc["quick"] is True
+    assert {"machine", "versions", "started_at", "finished_at"} <= doc.keys()
+    from bench.baseline import KEYS
+
+    for key in KEYS:
+        assert isinstance(doc["baseline"][key], int | float) and doc["baseline"][key] > 0, key
+    assert doc["baseline"]["closed_loop"]["errors"] == 0
