@@ -7,13 +7,10 @@ process) is built on first access from the environment, so importing this module
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -33,10 +30,10 @@ from server.storage.tours import TourRegistry
 from server.web import board
 from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
+from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
 
-log = logging.getLogger(__name__)
 
 async def traveller_ws(websocket: WebSocket) -> None:
     await phone_endpoint(websocket, "traveller")
@@ -60,24 +57,6 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     return PlainTextResponse(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")
-
-
-_HTTP_CODES = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-               409: "conflict", 503: "unavailable"}
-
-
-async def http_error(request: Request, exc: Exception) -> Response:
-    """Every HTTP refusal is JSON, like the API's own errors: ``{"error", "message", "field"}``."""
-    assert isinstance(exc, HTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "error")
-    return JSONResponse({"error": code, "message": exc.detail, "field": None}, status_code=exc.status_code,
-                        headers=exc.headers)
-
-
-async def storage_error(request: Request, exc: Exception) -> Response:
-    log.warning("storage unavailable during %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse({"error": "unavailable", "message": "storage is unavailable: retry later", "field": None},
-                        status_code=503)
 
 
 def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
@@ -136,8 +115,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *tours.routes,
         *notices.routes,
     ]
-    handlers = {HTTPException: http_error, RedisError: storage_error, ConnectionError: storage_error}
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 
 
 def __getattr__(name: str) -> Any:

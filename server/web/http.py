@@ -1,34 +1,34 @@
-"""What every HTTP handler shares: JSON error answers and reading a JSON object body."""
+"""What every HTTP handler shares: reading a JSON object body, and its common field checks.
+
+Refusals are raised (``guide_app_api.errors``: :class:`Invalid`, :class:`NotFound`, ...) and answered by the app's
+one error path, :mod:`server.web.errors`.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
-
-def error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
-    """``{"error": code, "message", "field"}``: the shape of every refusal of the HTTP API."""
-    return JSONResponse({"error": code, "message": message, "field": field}, status_code=status)
+from guide_app_api.errors import Invalid
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (an empty body is ``{}``); anything else is a 400 (JSON, by the app's handler)."""
+    """The request's JSON object (an empty body is ``{}``); anything else is :class:`Invalid` on ``body``."""
+    raw = await request.body()
     try:
-        body = json.loads(await request.body() or b"{}")
+        body = json.loads(raw) if raw.strip() else {}
     except (ValueError, UnicodeDecodeError):
-        raise HTTPException(400, "the body is not JSON") from None
+        raise Invalid("the body is not JSON", field="body") from None
     if not isinstance(body, dict):
-        raise HTTPException(400, "the body must be a JSON object")
+        raise Invalid("the body must be a JSON object", field="body")
     return body
 
 
-def str_list(body: dict[str, Any], name: str) -> list[str]:
-    """A body field that must be a list of non-empty strings (absent: empty); ValueError names the field."""
+def str_list(body: dict[str, Any], name: str, what: str = "strings") -> list[str]:
+    """A body field that must be a list of non-empty strings (absent: empty), else :class:`Invalid` on it."""
     value = body.get(name) or []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(name)
+        raise Invalid(f"{name} must be a list of {what}", field=name)
     return value

@@ -25,6 +25,7 @@ from server.core.settings import Settings
 from server.web import board
 from server.web.api import alerts as alerts_api
 from server.web.board import ChangeHub
+from server.web.errors import EXCEPTION_HANDLERS
 
 STARTUP_TIMEOUT = 10.0
 
@@ -75,4 +76,5 @@ def alerts_app(redis_url: str, settings: Settings | None = None) -> Starlette:
             await tail.aclose()
             await app.state.redis.aclose()
 
-    return Starlette(routes=[*board.routes, *alerts_api.routes], lifespan=lifespan)
+    return Starlette(routes=[*board.routes, *alerts_api.routes], lifespan=lifespan,
+                     exception_handlers=EXCEPTION_HANDLERS)

@@ -15,6 +15,7 @@ from server.core import keys
 from server.core.settings import PoolSettings, Settings
 from server.core.tokens import issue
 from server.web.api import pool as pool_api
+from server.web.errors import EXCEPTION_HANDLERS
 
 SECRET = b"test-secret"
 NOW = 1_700_000_000.0
@@ -217,7 +218,7 @@ def token(role: str, regions: list[str] | None = None) -> dict[str, str]:
 
 @pytest.fixture
 async def http(redis_client: aioredis.Redis, settings: Settings) -> Any:
-    app = Starlette(routes=pool_api.routes)
+    app = Starlette(routes=pool_api.routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.redis, app.state.settings = redis_client, settings
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client

@@ -17,46 +17,49 @@ from starlette.routing import Route
 
 from alerts.pool import PoolStore, PullResult
 from alerts.rules.effects import UpsertAlert
-from guide_app_api.errors import ProtocolError
+from guide_app_api.errors import Conflict, Invalid, NotFound, ProtocolError
 from guide_app_api.scope import incident_tour
+from server.core.tokens import Claims
 from server.db.scripts import RedisScripts
 from server.storage.notices import dispatched, incident_push, publish
 from server.web.auth import authenticate
-from server.web.http import error, json_body
+from server.web.http import json_body
 
 POOL_KINDS = ("vehicle", "lodging", "medical", "guide", "interpreter")
 
 
-async def _incident_scope(request: Request) -> tuple[Any, str, Any] | JSONResponse:
-    """(claims, incident_id, tour) for a supervisor of the incident's region, or an error response."""
+async def _incident_scope(request: Request) -> tuple[str, Any]:
+    """(incident_id, tour) for a supervisor of the incident's region, else NotFound."""
     claims = authenticate(request, ("admin", "supervisor"))
     incident_id = request.path_params["incident_id"]
+    tour = await _incident_tour(request, claims, incident_id)
+    if await request.app.state.incidents.status(tour.tour_id, incident_id) is None:
+        raise NotFound("no such incident")
+    return incident_id, tour
+
+
+async def _incident_tour(request: Request, claims: Claims, incident_id: str) -> Any:
+    """The incident's tour when the caller sees its region; a malformed id is simply not an incident of ours."""
     try:
         tour_id = incident_tour(incident_id)
     except ProtocolError:
-        return error(404, "not_found", "no such incident")
-    state = request.app.state
-    tour = await state.tours.get(tour_id)
+        raise NotFound("no such incident") from None
+    tour = await request.app.state.tours.get(tour_id)
     if tour is None or not claims.sees_region(tour.region):
-        return error(404, "not_found", "no such incident")
-    if await state.incidents.status(tour_id, incident_id) is None:
-        return error(404, "not_found", "no such incident")
-    return claims, incident_id, tour
+        raise NotFound("no such incident")
+    return tour
 
 
 async def pull(request: Request) -> Response:
     """A supervisor pulls a resource by hand: ``{"kind", "capacity"}``."""
-    scoped = await _incident_scope(request)
-    if isinstance(scoped, JSONResponse):
-        return scoped
-    _claims, incident_id, tour = scoped
+    incident_id, tour = await _incident_scope(request)
     body = await json_body(request)
     kind = body.get("kind")
     capacity = body.get("capacity", 1)
     if kind not in POOL_KINDS:
-        return error(400, "invalid", f"kind must be one of {', '.join(POOL_KINDS)}", "kind")
+        raise Invalid(f"kind must be one of {', '.join(POOL_KINDS)}", field="kind")
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 1000:
-        return error(400, "invalid", "capacity must be an integer 1-1000", "capacity")
+        raise Invalid("capacity must be an integer 1-1000", field="capacity")
     pool: PoolStore = request.app.state.pool
     request_key = f"manual:{kind}:{body.get('id') or time.time_ns()}"
     now = time.time()
@@ -67,10 +70,7 @@ async def pull(request: Request) -> Response:
 
 
 async def release(request: Request) -> Response:
-    scoped = await _incident_scope(request)
-    if isinstance(scoped, JSONResponse):
-        return scoped
-    _claims, incident_id, tour = scoped
+    incident_id, tour = await _incident_scope(request)
     served = await request.app.state.pool.release(incident_id, tour.region, time.time())
     for item in served:
         # a waiting incident got a freed resource: tell its guides (once per hold: held_since names it)
@@ -112,24 +112,18 @@ async def resolve_incident(request: Request) -> Response:
     body = await json_body(request)
     note = body.get("note")
     if note is not None and (not isinstance(note, str) or len(note) > 2000):
-        return error(400, "invalid", "note must be a string of at most 2000 characters", "note")
-    state = request.app.state
-    try:
-        tour_id = incident_tour(incident_id)
-    except Exception:  # noqa: BLE001 - any malformed id is simply not an incident of ours
-        return error(404, "not_found", "no such incident")
-    tour = await state.tours.get(tour_id)
-    if tour is None or not claims.sees_region(tour.region):
-        return error(404, "not_found", "no such incident")
+        raise Invalid("note must be a string of at most 2000 characters", field="note")
+    tour = await _incident_tour(request, claims, incident_id)
+    tour_id = tour.tour_id
     now = time.time()
     event = {"type": "incident_update", "tour_id": tour_id, "incident_id": incident_id, "status": "resolved",
              "alternatives": None, "note": note, "sender": f"{claims.role}:{claims.sub}",
              "msg_id": f"resolve:{incident_id}", "at": now, "received_at": now}
-    outcome = await state.incidents.append_update(tour_id, incident_id, event, now)
+    outcome = await request.app.state.incidents.append_update(tour_id, incident_id, event, now)
     if outcome == "not_found":
-        return error(404, "not_found", "no such incident")
+        raise NotFound("no such incident")
     if outcome == "closed":
-        return error(409, "conflict", "the incident is already resolved")
+        raise Conflict("the incident is already resolved")
     return JSONResponse({"incident_id": incident_id, "status": "resolved", "seq": outcome})
 
 

@@ -8,11 +8,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from guide_app_api.errors import Forbidden, Invalid, NotFound
 from server.core import keys
 from server.db.scripts import RedisScripts
 from server.storage.notices import publish
 from server.web.auth import authenticate
-from server.web.http import error, json_body, str_list
+from server.web.http import json_body, str_list
 
 NOTICE_KINDS = ("risk_warning", "progress", "prompt", "followup", "info")
 
@@ -24,32 +25,29 @@ async def post_notice(request: Request) -> Response:
     kind, title, text = body.get("kind", "info"), body.get("title"), body.get("body")
     audience = body.get("audience", "all")
     if kind not in NOTICE_KINDS:
-        return error(400, "invalid", f"kind must be one of {', '.join(NOTICE_KINDS)}", "kind")
+        raise Invalid(f"kind must be one of {', '.join(NOTICE_KINDS)}", field="kind")
     if not isinstance(title, str) or not 0 < len(title) <= 200:
-        return error(400, "invalid", "title must be a string of 1-200 characters", "title")
+        raise Invalid("title must be a string of 1-200 characters", field="title")
     if not isinstance(text, str) or not 0 < len(text) <= 4000:
-        return error(400, "invalid", "body must be a string of 1-4000 characters", "body")
+        raise Invalid("body must be a string of 1-4000 characters", field="body")
     if audience not in ("travellers", "guides", "all"):
-        return error(400, "invalid", "audience must be travellers, guides or all", "audience")
-    try:
-        tour_ids = str_list(body, "tour_ids")
-    except ValueError:
-        return error(400, "invalid", "tour_ids must be a list of tour ids", "tour_ids")
+        raise Invalid("audience must be travellers, guides or all", field="audience")
+    tour_ids = str_list(body, "tour_ids", "tour ids")
     region = body.get("region")
     state = request.app.state
     if region:
         if not isinstance(region, str) or not claims.sees_region(region):
-            return error(403, "forbidden", "outside your regions", "region")
+            raise Forbidden("outside your regions", field="region")
         now = time.time()
         tour_ids += [t.tour_id for t in await state.tours.list(lambda r: r == region)
                      if t.start <= t.local_today(now) <= t.end]
     if not tour_ids:
-        return error(400, "invalid", "name tour_ids or a region with tours in progress", "tour_ids")
+        raise Invalid("name tour_ids or a region with tours in progress", field="tour_ids")
     sent = []
     for tour_id in dict.fromkeys(tour_ids):
         tour = await state.tours.get(tour_id)
         if tour is None or not claims.sees_region(tour.region):
-            return error(404, "not_found", f"no tour {tour_id!r} in your regions", "tour_ids")
+            raise NotFound(f"no tour {tour_id!r} in your regions", field="tour_ids")
     request_id = body.get("id") if isinstance(body.get("id"), str) else f"{time.time_ns()}"
     for tour_id in dict.fromkeys(tour_ids):
         notice_id = f"{kind}:{claims.sub}:{request_id}:{tour_id}"

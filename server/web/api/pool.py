@@ -1,9 +1,9 @@
 """Emergency pool HTTP API (contract §7): resources in, listing out, dispatch confirmations.
 
 Every handler authenticates first (``server.web.auth``), then makes one :class:`alerts.pool.PoolStore` call.
-Errors are JSON ``{"error": code, "message", "field"}``: 400 ``invalid``, 403 ``forbidden``,
-404 ``not_found``, 409 ``conflict``. The incident pull and release endpoints live in ``server/web/api/incidents.py``
-(they need the incident's tour).
+A refusal is raised (the pool's ``PoolError``, or the protocol's) and answered by the app's error path
+(``server.web.errors``): 400 ``invalid``, 403 ``forbidden``, 404 ``not_found``, 409 ``conflict``.
+The incident pull and release endpoints live in ``server/web/api/incidents.py`` (they need the incident's tour).
 """
 
 from __future__ import annotations
@@ -14,18 +14,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.pool import KINDS, PoolError, PoolInvalid, PoolNotFound, PoolStore
+from alerts.pool import KINDS, PoolStore
+from guide_app_api.errors import Forbidden, Invalid, NotFound
 from server.web.auth import authenticate
-from server.web.http import error, json_body
-
-
-def pool_error(exc: PoolError) -> JSONResponse:
-    """A refused pool operation as the API's JSON error (400 invalid, 404 not_found, 409 conflict)."""
-    if isinstance(exc, PoolInvalid):
-        return error(400, "invalid", exc.message, exc.field)
-    if isinstance(exc, PoolNotFound):
-        return error(404, "not_found", str(exc))
-    return error(409, "conflict", str(exc))
+from server.web.http import json_body
 
 
 def _store(request: Request) -> PoolStore:
@@ -42,10 +34,7 @@ async def put_resource(request: Request) -> Response:
     body = await json_body(request)
     # the path names the resource; a different id in the body is not a second way to say it
     body["resource_id"] = request.path_params["resource_id"]
-    try:
-        resource = await _store(request).put(body, time.time())
-    except PoolError as exc:
-        return pool_error(exc)
+    resource = await _store(request).put(body, time.time())
     return JSONResponse(resource)
 
 
@@ -53,10 +42,7 @@ async def delete_resource(request: Request) -> Response:
     authenticate(request, ("admin",))
     resource_id = request.path_params["resource_id"]
     region = request.query_params.get("region") or None
-    try:
-        await _store(request).retire(resource_id, region, time.time())
-    except PoolError as exc:
-        return pool_error(exc)
+    await _store(request).retire(resource_id, region, time.time())
     return JSONResponse({"resource_id": resource_id, "retired": True})
 
 
@@ -65,9 +51,9 @@ async def list_pool(request: Request) -> Response:
     region = request.query_params.get("region") or None
     kind = request.query_params.get("kind") or None
     if kind is not None and kind not in KINDS:
-        return error(400, "invalid", f"kind must be one of {', '.join(KINDS)}", "kind")
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
     if region is not None and not claims.sees_region(region):
-        return error(403, "forbidden", "outside your regions", "region")
+        raise Forbidden("outside your regions", field="region")
     resources = await _store(request).list(region, kind, claims.sees_region)
     return JSONResponse({"resources": resources})
 
@@ -77,14 +63,11 @@ async def dispatch_resource(request: Request) -> Response:
     claims = authenticate(request, ("admin", "supervisor"))
     resource_id = request.path_params["resource_id"]
     store = _store(request)
-    try:
-        region = await store.region_of(resource_id)
-        # a resource outside the caller's regions is answered as if it did not exist
-        if region is None or not claims.sees_region(region):
-            return error(404, "not_found", f"no resource {resource_id!r}")
-        resource = await store.dispatch(resource_id, region, f"{claims.role}:{claims.sub}", time.time())
-    except PoolError as exc:
-        return pool_error(exc)
+    region = await store.region_of(resource_id)
+    # a resource outside the caller's regions is answered as if it did not exist
+    if region is None or not claims.sees_region(region):
+        raise NotFound(f"no resource {resource_id!r}")
+    resource = await store.dispatch(resource_id, region, f"{claims.role}:{claims.sub}", time.time())
     return JSONResponse(resource)
 
 

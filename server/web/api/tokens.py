@@ -8,10 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from guide_app_api.errors import Invalid
 from server.core.settings import ConfigError, parse_duration
 from server.core.tokens import ROLES, issue
 from server.web.auth import authenticate
-from server.web.http import error, json_body, str_list
+from server.web.http import json_body, str_list
 
 
 async def create_token(request: Request) -> Response:
@@ -19,19 +20,16 @@ async def create_token(request: Request) -> Response:
     body = await json_body(request)
     role, sub = body.get("role"), body.get("sub")
     if role not in ROLES:
-        return error(400, "invalid", f"role must be one of {', '.join(ROLES)}", "role")
+        raise Invalid(f"role must be one of {', '.join(ROLES)}", field="role")
     if not isinstance(sub, str) or not 0 < len(sub) <= 128:
-        return error(400, "invalid", "sub must be a string of 1-128 characters", "sub")
-    try:
-        tours, regions = str_list(body, "tours"), str_list(body, "regions")
-    except ValueError as exc:
-        return error(400, "invalid", f"{exc} must be a list of strings", str(exc))
+        raise Invalid("sub must be a string of 1-128 characters", field="sub")
+    tours, regions = str_list(body, "tours"), str_list(body, "regions")
     try:
         ttl = parse_duration(body.get("ttl", "12h"))
     except ConfigError as exc:
-        return error(400, "invalid", str(exc), "ttl")
+        raise Invalid(str(exc), field="ttl") from None
     if ttl <= 0:
-        return error(400, "invalid", "ttl must be positive", "ttl")
+        raise Invalid("ttl must be positive", field="ttl")
     secret = request.app.state.settings.secret
     token = issue(secret, role=role, sub=sub, tours=tours, regions=regions, ttl=ttl, now=time.time())
     del claims

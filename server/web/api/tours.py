@@ -9,19 +9,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.storage.tours import TourInvalid, validate_tour
+from guide_app_api.errors import NotFound
+from server.storage.tours import validate_tour
 from server.web.auth import authenticate
-from server.web.http import error, json_body
+from server.web.http import json_body
 from server.web.live import tour_live
 
 
 async def put_tour(request: Request) -> Response:
     claims = authenticate(request, ("admin",))
     tour_id = request.path_params["tour_id"]
-    try:
-        tour = validate_tour(tour_id, await json_body(request))
-    except TourInvalid as exc:
-        return error(400, "invalid", exc.message, exc.field)
+    tour = validate_tour(tour_id, await json_body(request))  # TourInvalid: 400 by the app's error path
     await request.app.state.tours.put(tour, time.time(), sender=f"admin:{claims.sub}")
     return JSONResponse(tour.to_dict())
 
@@ -30,7 +28,7 @@ async def get_tour(request: Request) -> Response:
     claims = authenticate(request, ("admin", "supervisor", "guide", "traveller"))
     tour = await request.app.state.tours.get(request.path_params["tour_id"])
     if tour is None or not _may_see(claims, tour):
-        return error(404, "not_found", "no such tour")
+        raise NotFound("no such tour")
     body = tour.to_dict()
     body["live"] = await tour_live(request.app.state, tour, time.time())
     return JSONResponse(body)
