@@ -1,15 +1,20 @@
-"""The traveller and guide WebSocket endpoints: a thin shell around the pure protocol.
+"""The WebSocket frame loop every session shares, and the traveller and guide endpoints: a thin shell around the
+pure protocol.
 
-Per frame: size check -> decode -> rate limit -> parse and validate -> ``backend.handle`` (scope, tour,
-store) -> ack or error, in the frame's own encoding. Only the backend (provided by ``server/``) touches
-storage; this module knows nothing of Redis. Errors never close the connection, except: a frame over the
-size limit (1009) and more undecodable frames than ``bad_frames_per_minute`` (1008).
+:func:`frame_loop` is the one loop of the phone and board sessions: receive -> size check (UTF-8 bytes for a text
+frame, as for a binary one) -> decode -> rate limit -> the session's ``on_message`` (parse, handle, ack) -> an
+``error`` frame in the frame's own encoding for any :class:`ProtocolError`. Errors never close the connection,
+except: a frame over the size limit (1009) and more undecodable frames than ``bad_frames_per_minute`` (1008).
+
+The phone session's ``on_message`` hands the parsed message to its backend (provided by ``server/``: scope, tour,
+store); only the backend touches storage, and this module knows nothing of Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -20,8 +25,74 @@ from guide_app_api.errors import BadFrame, ProtocolError, RateLimited
 from guide_app_api.messages import Message, parse_message
 from guide_app_api.ratelimit import BadFrameWindow
 
-CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+# (the decoded map, its readable id or None, whether it came binary, receipt time) -> None; raises ProtocolError
+OnMessage = Callable[[dict[str, Any], str | None, bool, float], Awaitable[None]]
+
+
+class Peer(Protocol):
+    """The sending half of a session, as the frame loop sees it."""
+
+    binary: bool  # the encoding the peer last spoke: what it is sent unasked (pushes, changes) uses it
+
+    async def send(self, obj: dict[str, Any], binary: bool | None = None) -> None: ...
+
+
+def too_big(data: bytes | str, limit: int) -> bool:
+    """Whether a frame is over ``limit`` bytes on the wire: a text frame counts in UTF-8, not in characters."""
+    if isinstance(data, bytes) or len(data) > limit:
+        return len(data) > limit
+    if len(data) * 4 <= limit:
+        return False  # even were every character 4 bytes long it would fit: most frames need no encoding
+    return len(data.encode("utf-8", "surrogatepass")) > limit
+
+
+def _unobserved(outcome: str, started: float) -> None:
+    pass
+
+
+async def frame_loop(websocket: WebSocket, peer: Peer, on_message: OnMessage, *, max_frame_bytes: int,
+                     allow: Callable[[float], bool], bad_frames_per_minute: int,
+                     observe: Callable[[str, float], None] = _unobserved) -> int:
+    """Read and answer frames until the peer goes (0) or one must close the connection (its close code).
+
+    ``allow(now)`` is the sender's rate limit; ``observe(outcome, started)`` counts each frame's outcome
+    (``"ack"`` or the error code) with the ``time.perf_counter()`` it arrived at."""
+    bad_frames = BadFrameWindow(bad_frames_per_minute)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return 0
+        started = time.perf_counter()
+        data = message.get("bytes")
+        binary = data is not None
+        if not binary:
+            data = message.get("text") or ""
+        if too_big(data, max_frame_bytes):
+            return CLOSE_TOO_BIG
+        peer.binary = binary
+        now = time.time()
+        msg_id: str | None = None
+        try:
+            obj = decode(data)
+            raw_id = obj.get("id")
+            msg_id = raw_id if isinstance(raw_id, str) else None
+            if not allow(now):
+                raise RateLimited("too many messages: slow down and retry", msg_id=msg_id)
+            await on_message(obj, msg_id, binary, now)
+            observe("ack", started)
+        except BadFrame as exc:
+            observe(exc.code, started)
+            await peer.send(exc.to_wire(), binary)
+            if bad_frames.record(now):
+                return CLOSE_POLICY
+        except ProtocolError as exc:
+            if exc.msg_id is None:
+                exc.msg_id = msg_id
+            observe(exc.code, started)
+            await peer.send(exc.to_wire(), binary)
 
 
 class Principal(Protocol):
@@ -89,55 +160,22 @@ async def phone_endpoint(websocket: WebSocket, role: str) -> None:
     await websocket.accept()
     conn = PhoneConnection(websocket, who)
     backend.attach(conn, websocket.query_params.get("since"))
-    bad_frames = BadFrameWindow(backend.bad_frames_per_minute)
+
+    async def on_message(obj: dict[str, Any], msg_id: str | None, binary: bool, now: float) -> None:
+        msg = parse_message(obj, who.role, now)
+        reply = await backend.handle(msg, who, now)
+        reply["type"] = "ack"
+        reply["id"] = msg.id
+        await conn.send(reply, binary)
+
     try:
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            close_code = await _one_frame(backend, conn, message, bad_frames)
-            if close_code:
-                await websocket.close(code=close_code)
-                return
+        close_code = await frame_loop(
+            websocket, conn, on_message, max_frame_bytes=backend.max_frame_bytes,
+            allow=lambda now: backend.allow(conn.sender, now),
+            bad_frames_per_minute=backend.bad_frames_per_minute, observe=backend.observe)
+        if close_code:
+            await websocket.close(code=close_code)
     except WebSocketDisconnect:
         return
     finally:
         backend.detach(conn)
-
-
-async def _one_frame(backend: PhoneBackend, conn: PhoneConnection, message: dict[str, Any],
-                     bad_frames: BadFrameWindow) -> int:
-    """Handle one frame; returns a close code when the connection must close, else 0."""
-    started = time.perf_counter()
-    data = message.get("bytes")
-    binary = data is not None
-    if not binary:
-        data = message.get("text") or ""
-    if len(data) > backend.max_frame_bytes:
-        return CLOSE_TOO_BIG
-    conn.binary = binary
-    now = time.time()
-    msg_id: str | None = None
-    try:
-        obj = decode(data)
-        raw_id = obj.get("id")
-        msg_id = raw_id if isinstance(raw_id, str) else None
-        if not backend.allow(conn.sender, now):
-            raise RateLimited("too many messages: slow down and retry", msg_id=msg_id)
-        msg = parse_message(obj, conn.who.role, now)
-        reply = await backend.handle(msg, conn.who, now)
-        reply["type"] = "ack"
-        reply["id"] = msg.id
-        await conn.send(reply, binary)
-        backend.observe("ack", started)
-    except BadFrame as exc:
-        backend.observe(exc.code, started)
-        await conn.send(exc.to_wire(), binary)
-        if bad_frames.record(now):
-            return CLOSE_POLICY
-    except ProtocolError as exc:
-        if exc.msg_id is None:
-            exc.msg_id = msg_id
-        backend.observe(exc.code, started)
-        await conn.send(exc.to_wire(), binary)
-    return 0

@@ -35,9 +35,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from alerts.store import AlertStore
 from guide_app_api import messages
-from guide_app_api.codec import decode, encode
-from guide_app_api.errors import BadFrame, Invalid, ProtocolError, RateLimited, Unavailable
-from guide_app_api.ratelimit import BadFrameWindow, TokenBucket
+from guide_app_api.codec import encode
+from guide_app_api.endpoints import CLOSE_POLICY, frame_loop
+from guide_app_api.errors import Invalid, Unavailable
+from guide_app_api.ratelimit import TokenBucket
 from server.core import keys
 from server.core.keys import parse_seq
 from server.core.settings import Settings
@@ -46,8 +47,6 @@ from server.web.auth import authenticate
 
 log = logging.getLogger(__name__)
 
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN = 1013  # too slow to keep up: reconnect and resume with `since`
 CATCH_UP_BATCH = 500
 STATIC_DIR = Path(__file__).parent / "board_static"
@@ -258,41 +257,23 @@ class BoardSession:
                 await self._send({"type": "alert", "alert": alert, "seq": seq})
 
     async def receive(self, settings: Settings) -> None:
-        """The receive loop: commands in, each answered by ``ack`` or ``error`` in its own encoding."""
-        bad_frames = BadFrameWindow(settings.limits.bad_frames_per_minute)
-        bucket = TokenBucket(settings.limits.messages_per_second, settings.limits.burst, time.time())
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                self.state = "closed"
-                return
-            binary = message.get("bytes") is not None
-            data: bytes | str = message["bytes"] if binary else (message.get("text") or "")
-            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8", "surrogatepass"))
-            if size > settings.limits.max_frame_bytes:
-                await self.close(CLOSE_TOO_BIG)
-                return
-            self.binary = binary
-            now = time.time()
-            msg_id: str | None = None
-            try:
-                obj = decode(data)
-                msg_id = obj.get("id") if isinstance(obj.get("id"), str) else None
-                if not bucket.take(now):
-                    raise RateLimited("too many commands: slow down and retry", msg_id=msg_id)
-                await self.handle(messages.parse_message(obj, "supervisor", now), now, binary)
-            except BadFrame as exc:
-                await self.send(exc.to_wire(), binary)
-                if bad_frames.record(now):
-                    await self.close(CLOSE_POLICY)
-                    return
-            except ProtocolError as exc:
-                exc.msg_id = exc.msg_id or msg_id
-                await self.send(exc.to_wire(), binary)
-            except RedisError:
-                log.exception("board command failed on storage")
-                refusal = Unavailable("storage unavailable: retry later", msg_id=msg_id)
-                await self.send(refusal.to_wire(), binary)
+        """The receive loop (the phones' :func:`frame_loop`): commands in, each answered by ``ack`` or ``error``."""
+        limits = settings.limits
+        bucket = TokenBucket(limits.messages_per_second, limits.burst, time.time())
+        close_code = await frame_loop(self.websocket, self, self.on_message, max_frame_bytes=limits.max_frame_bytes,
+                                      allow=bucket.take, bad_frames_per_minute=limits.bad_frames_per_minute)
+        if close_code:
+            await self.close(close_code)
+        else:
+            self.state = "closed"
+
+    async def on_message(self, obj: dict[str, Any], msg_id: str | None, binary: bool, now: float) -> None:
+        msg = messages.parse_message(obj, "supervisor", now)
+        try:
+            await self.handle(msg, now, binary)
+        except RedisError:
+            log.exception("board command failed on storage")
+            raise Unavailable("storage unavailable: retry later", msg_id=msg.id) from None
 
     async def handle(self, msg: messages.Message, now: float, binary: bool) -> None:
         if isinstance(msg, messages.Subscribe):
