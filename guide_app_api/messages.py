@@ -29,7 +29,8 @@ INCIDENT_KINDS = frozenset({
     "lodging_problem", "conflict", "complaint", "other",
 })
 SEVERITIES = frozenset({"low", "medium", "high", "critical"})
-POOL_KINDS = frozenset({"vehicle", "lodging", "medical", "guide", "interpreter"})
+# the emergency pool's resource kinds (contract §7): the one list, for `needs`, the pool and its importer
+POOL_KINDS: tuple[str, ...] = ("vehicle", "lodging", "medical", "guide", "interpreter")
 UPDATE_STATUSES = frozenset({"in_progress", "resolved"})
 
 TYPES_BY_ROLE: dict[str, frozenset[str]] = {

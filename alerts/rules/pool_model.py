@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-KINDS: tuple[str, ...] = ("vehicle", "lodging", "medical", "guide", "interpreter")
+from guide_app_api.messages import POOL_KINDS
+
+KINDS: tuple[str, ...] = POOL_KINDS  # the one list of resource kinds, with the protocol at the bottom
 STATES: tuple[str, ...] = ("free", "held", "dispatched")
 MAX_CAPACITY = 100_000
 MAX_TEXT = 200
@@ -139,25 +141,39 @@ def check_location(value: Any, name: str = "location") -> dict[str, float] | Non
 
 
 def validate_resource(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A resource as stored: every field checked; lat/lon given top-level or as ``location``."""
+    """A resource as stored: every field checked; lat/lon given top-level or as ``location``.
+
+    The one resource validator (the HTTP API and ``tourpulse pool import``); raises the first problem."""
+    resource, problems = check_resource(body)
+    if problems:
+        raise problems[0]
+    return resource
+
+
+def check_resource(body: Any) -> tuple[dict[str, Any], list[PoolInvalid]]:
+    """A resource as stored and every problem found in it, in field order (an importer reports them all)."""
     if not isinstance(body, Mapping):
-        raise PoolInvalid("resource", "a resource must be an object")
-    out: dict[str, Any] = {
-        "resource_id": check_id("resource_id", body.get("resource_id")),
-        "kind": check_kind(body.get("kind")),
-        "region": check_id("region", body.get("region")),
-        "capacity": check_capacity(body.get("capacity")),
-        "partner": _text(body, "partner"),
-        "contact": _text(body, "contact"),
-    }
+        return {}, [PoolInvalid("resource", "a resource must be an object")]
+    out: dict[str, Any] = {}
+    problems: list[PoolInvalid] = []
+
+    def take(name: str, check: Callable[..., Any], *args: Any) -> None:
+        try:
+            out[name] = check(*args)
+        except PoolInvalid as exc:
+            problems.append(exc)
+
+    take("resource_id", check_id, "resource_id", body.get("resource_id"))
+    take("kind", check_kind, body.get("kind"))
+    take("region", check_id, "region", body.get("region"))
+    take("capacity", check_capacity, body.get("capacity"))
+    take("partner", _text, body, "partner")
+    take("contact", _text, body, "contact")
     lat, lon = body.get("lat"), body.get("lon")
-    if lat is not None or lon is not None:
-        location = check_location({"lat": lat, "lon": lon})
-    else:
-        location = check_location(body.get("location"))
-    if location is not None:
-        out.update(location)
-    return out
+    take("location", check_location, {"lat": lat, "lon": lon} if lat is not None or lon is not None
+         else body.get("location"))
+    out.update(out.pop("location", None) or {})  # stored as top-level lat and lon
+    return out, problems
 
 
 def _str(value: Any) -> str:

@@ -8,7 +8,8 @@ once, so an operator fixes a spreadsheet in one pass. A file with any bad row is
 Tours CSV header: ``tour_id,route,region,guides,start,end,timezone,travellers`` (guides separated by ``;`` or
 ``|``). Tours JSON: a list of objects with ``tour_id``, or an object mapping tour id -> tour.
 Resources (contract §7): ``resource_id,kind,region,capacity,partner,contact`` and optional ``lat,lon``; JSON
-as for tours, keyed by ``resource_id``.
+as for tours, keyed by ``resource_id``. A resource is checked by the pool's own validator
+(:func:`alerts.rules.pool_model.check_resource`), so a file accepts exactly what ``PUT /api/pool/resources`` does.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from server.storage.tours import ID_RE, Tour, TourInvalid, validate_tour
+from alerts.rules.pool_model import check_resource
+from server.storage.tours import Tour, TourInvalid, validate_tour
 
 Format = Literal["csv", "json"]
 TOUR_COLUMNS = ("tour_id", "route", "region", "guides", "start", "end", "timezone", "travellers")
 RESOURCE_COLUMNS = ("resource_id", "kind", "region", "capacity", "partner", "contact")
-RESOURCE_KINDS = ("vehicle", "lodging", "medical", "guide", "interpreter")
-MAX_TEXT = 200
 _GUIDE_SEPARATORS = re.compile(r"[;|]")
 _INT = re.compile(r"[+-]?\d+")
 
@@ -146,35 +146,6 @@ def load_tours(path_or_text: str | Path, fmt: Format | None = None) -> list[Tour
     return tours
 
 
-def _text_field(doc: dict[str, Any], name: str, problems: list[str]) -> None:
-    value = doc.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        problems.append(f"{name} must be a non-empty string of at most {MAX_TEXT} characters")
-
-
-def check_resource(doc: dict[str, Any]) -> list[str]:
-    """What is wrong with one resource (contract §7), as ``field: message`` strings; empty when it is fine."""
-    problems: list[str] = []
-    for name in ("resource_id", "region"):
-        value = doc.get(name)
-        if not isinstance(value, str) or not ID_RE.fullmatch(value):
-            problems.append(f"{name} must be 1-64 characters of A-Z a-z 0-9 _ . -")
-    if doc.get("kind") not in RESOURCE_KINDS:
-        problems.append(f"kind must be one of {', '.join(RESOURCE_KINDS)}")
-    capacity = doc.get("capacity")
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-        problems.append("capacity must be a positive integer")
-    _text_field(doc, "partner", problems)
-    _text_field(doc, "contact", problems)
-    for name, bound in (("lat", 90.0), ("lon", 180.0)):
-        value = doc.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
-            problems.append(f"{name} must be a number within -{bound:g}..{bound:g}")
-    return problems
-
-
 def _coordinate(value: str) -> float | str | None:
     if not value:
         return None
@@ -203,16 +174,16 @@ def parse_resources_file(path_or_text: str | Path, fmt: Format | None = None) ->
     errors: list[str] = []
     seen: dict[str, str] = {}
     for where, doc in rows:
-        problems = check_resource(doc)
+        resource, problems = check_resource(doc)  # the pool's own validator: what it accepts, the pool stores
         if problems:
-            errors += [f"{where}: {p}" for p in problems]
+            errors += [f"{where}: {p.message}" for p in problems]
             continue
-        resource_id = doc["resource_id"]
+        resource_id = resource["resource_id"]
         if resource_id in seen:
             errors.append(f"{where}: resource {resource_id!r} already appears at {seen[resource_id]}")
             continue
         seen[resource_id] = where
-        resources.append({k: doc[k] for k in (*RESOURCE_COLUMNS, "lat", "lon") if k in doc})
+        resources.append(resource)
     if errors:
         raise ImportFileError(errors)
     return resources

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from guide_app_api.messages import POOL_KINDS as RESOURCE_KINDS
 from server.tools import phrases
 
 REGIONS: tuple[str, ...] = (
@@ -39,11 +40,13 @@ TIMEZONES: tuple[tuple[str, float], ...] = (
     ("Asia/Shanghai", 0.8), ("Europe/Paris", 0.1), ("Asia/Tokyo", 0.1),
 )
 DAYS_BEFORE, DAYS_AFTER = 2, 3  # started two days ago, ends in three: a 6-day tour on its third day
-POOL_KINDS: tuple[tuple[str, int, tuple[int, int]], ...] = (
-    # kind, how many per region, capacity range (seats, rooms, beds, people)
-    ("vehicle", 3, (20, 50)), ("lodging", 2, (10, 40)), ("medical", 2, (2, 10)), ("guide", 1, (1, 1)),
-    ("interpreter", 1, (1, 1)),
-)
+# per resource kind: how many per region, capacity range (seats, rooms, beds, people)
+_POOL_MIX: dict[str, tuple[int, tuple[int, int]]] = {
+    "vehicle": (3, (20, 50)), "lodging": (2, (10, 40)), "medical": (2, (2, 10)), "guide": (1, (1, 1)),
+    "interpreter": (1, (1, 1)),
+}
+# the world's pool, one entry per kind of the one list (a kind added there without a mix here fails at import)
+POOL_KINDS: tuple[tuple[str, int, tuple[int, int]], ...] = tuple((kind, *_POOL_MIX[kind]) for kind in RESOURCE_KINDS)
 ZH_SHARE = 0.6  # share of travellers (and guides, more) who write in Chinese
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alerts.rules.pool_model import PoolInvalid, validate_resource
 from server.tools.importers import ImportFileError, load_tours, parse_resources_file, parse_tours_file
 
 TOURS_CSV = """tour_id,route,region,guides,start,end,timezone,travellers
@@ -109,10 +110,37 @@ def test_resource_errors_name_every_bad_row() -> None:
         parse_resources_file(text, "csv")
     assert info.value.errors == [
         "line 4: kind must be one of vehicle, lodging, medical, guide, interpreter",
-        "line 4: capacity must be a positive integer",
+        "line 4: capacity must be an integer 1-100000",
         "line 4: lat must be a number within -90..90",
         "line 5: resource 'bus-1' already appears at line 2",
     ]
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    ({}, None),
+    ({"partner": None, "contact": None}, None),  # optional, as the HTTP API has always had them
+    ({"capacity": 100_001}, "capacity must be an integer 1-100000"),
+    ({"capacity": 4.0}, "capacity must be an integer 1-100000"),
+    ({"lat": 30.5}, "lon must be a number within -180..180"),  # a location is both or neither
+    ({"lat": float("nan"), "lon": 1.0}, "lat must be a number within -90..90"),
+    ({"kind": "boat"}, "kind must be one of vehicle, lodging, medical, guide, interpreter"),
+    ({"region": "a b"}, "region must be 1-64 letters, digits, '_', '.' or '-'"),
+])
+def test_a_file_accepts_what_the_pool_api_accepts(change: dict, problem: str | None) -> None:
+    doc = {"kind": "vehicle", "region": "cn-west", "capacity": 45, "partner": "P", "contact": "C", **change}
+    doc = {k: v for k, v in doc.items() if v is not None}
+    try:
+        api_answer: str | None = None
+        stored = validate_resource({"resource_id": "bus-1", **doc})
+    except PoolInvalid as exc:
+        api_answer = exc.message
+    assert api_answer == problem
+    if problem is None:
+        assert parse_resources_file(json.dumps({"bus-1": doc})) == [stored]
+    else:
+        with pytest.raises(ImportFileError) as info:
+            parse_resources_file(json.dumps({"bus-1": doc}))
+        assert info.value.errors == [f"resource 'bus-1': {problem}"]
 
 
 def test_unreadable_file(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from alerts.pool import PoolStore, PullResult
 from alerts.rules.effects import UpsertAlert
+from alerts.rules.pool_model import check_kind
 from guide_app_api.errors import Conflict, Invalid, NotFound, ProtocolError
 from guide_app_api.scope import incident_tour
 from server.core.tokens import Claims
@@ -24,8 +25,6 @@ from server.db.scripts import RedisScripts
 from server.storage.notices import dispatched, incident_push, publish
 from server.web.auth import authenticate
 from server.web.http import json_body
-
-POOL_KINDS = ("vehicle", "lodging", "medical", "guide", "interpreter")
 
 
 async def _incident_scope(request: Request) -> tuple[str, Any]:
@@ -54,10 +53,8 @@ async def pull(request: Request) -> Response:
     """A supervisor pulls a resource by hand: ``{"kind", "capacity"}``."""
     incident_id, tour = await _incident_scope(request)
     body = await json_body(request)
-    kind = body.get("kind")
+    kind = check_kind(body.get("kind"))
     capacity = body.get("capacity", 1)
-    if kind not in POOL_KINDS:
-        raise Invalid(f"kind must be one of {', '.join(POOL_KINDS)}", field="kind")
     if not isinstance(capacity, int) or isinstance(capacity, bool) or not 1 <= capacity <= 1000:
         raise Invalid("capacity must be an integer 1-1000", field="capacity")
     pool: PoolStore = request.app.state.pool

@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.pool import KINDS, PoolStore
-from guide_app_api.errors import Forbidden, Invalid, NotFound
+from alerts.pool import PoolStore
+from alerts.rules.pool_model import check_kind
+from guide_app_api.errors import Forbidden, NotFound
 from server.web.auth import authenticate
 from server.web.http import json_body
 
@@ -50,8 +51,8 @@ async def list_pool(request: Request) -> Response:
     claims = authenticate(request, ("admin", "supervisor"))
     region = request.query_params.get("region") or None
     kind = request.query_params.get("kind") or None
-    if kind is not None and kind not in KINDS:
-        raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    if kind is not None:
+        check_kind(kind)
     if region is not None and not claims.sees_region(region):
         raise Forbidden("outside your regions", field="region")
     resources = await _store(request).list(region, kind, claims.sees_region)
