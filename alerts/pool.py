@@ -47,7 +47,6 @@ __all__ = [
     "Released", "ReleaseOutcome", "Served", "validate_resource",
 ]
 
-AUDIT_MAXLEN = 10_000
 # how many equally sized free resources a pull compares by distance
 TIE_LIMIT = 256
 
@@ -61,7 +60,7 @@ class PoolStore:
     async def _run(self, name: str, region: str, now: float, op: dict[str, Any], own: list[str]) -> Any:
         ctx = {
             "res": keys.pool_resource_prefix(region), "hold": keys.pool_hold_prefix(region),
-            "holds": keys.pool_holds_prefix(region), "kinds": list(KINDS), "audit_max": AUDIT_MAXLEN,
+            "holds": keys.pool_holds_prefix(region), "kinds": list(KINDS), "audit_max": keys.POOL_AUDIT_MAXLEN,
             # a string, so the stored time keeps every digit (cjson would round a number to 14)
             "now": repr(float(now)), "tie_limit": TIE_LIMIT,
         }

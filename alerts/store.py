@@ -46,9 +46,6 @@ TRANSITIONS: dict[tuple[str, str], str | None] = {
 
 # how many of the newest alerts a list that includes resolved ones scans
 LIST_SCAN = 2000
-# how many alerts the index of every alert (by opening time) keeps
-ALL_BOUND = 100_000
-FX_TTL = 7 * 86400
 
 
 def next_status(action: str, status: str) -> str | None:
@@ -111,7 +108,8 @@ class AlertStore:
 
     def _head(self, now: float, bound: int | float) -> list[Any]:
         """ARGV[1..6] every write script shares."""
-        return [keys.ALERTS_TAG, self.settings.storage.changes_maxlen, iso(now), now, FX_TTL, int(bound)]
+        return [keys.ALERTS_TAG, self.settings.storage.changes_maxlen, iso(now), now, keys.EFFECT_MARKER_TTL,
+                int(bound)]
 
     # --- watcher effects (idempotent by token) -----------------------------------------------------------
     async def upsert(self, effect: UpsertAlert, token: str, now: float) -> UpsertResult:
@@ -119,7 +117,7 @@ class AlertStore:
 
     def upsert_call(self, effect: UpsertAlert, token: str, now: float) -> Awaitable[Any]:
         """:meth:`upsert`, started now (``ScriptRunner.call``); :func:`upsert_result` reads its reply."""
-        args = [*self._head(now, ALL_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
+        args = [*self._head(now, keys.ALERT_INDEX_BOUND), effect.kind, effect.dedup_key, effect.severity, effect.region,
                 effect.summary, effect.tour_id or ""]
         for name, value in effect.details.items():
             args.append(str(name))
@@ -231,7 +229,7 @@ class AlertStore:
         await self._call(
             "alert_shard_action",
             keys=[keys.events(shard), keys.idem(shard, "alert", f"{alert['alert_id']}:{seq}"), guard],
-            args=[packb(event), update, FX_TTL])
+            args=[packb(event), update, keys.EFFECT_MARKER_TTL])
 
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:

@@ -19,6 +19,27 @@ import zlib
 
 PREFIX = "tp"
 
+# --- how long keys live ----------------------------------------------------------------------------------
+# Every fixed lifetime (seconds) and stream bound, named once; docs/operations.md §7 lists what each keeps.
+# The configurable ones are settings: ``[storage] idempotency_ttl`` (:func:`idem`, :func:`notice_idem`),
+# ``retention`` (the shard streams; resolved alerts and their audit), ``changes_maxlen`` (:data:`ALERT_CHANGES`),
+# ``[watcher] lease_ttl`` (:func:`lease`).
+EFFECT_MARKER_TTL = 7 * 86400
+"""An applied effect's marker (:func:`alert_applied`, :func:`route_complaint_token`, an alert action's idem key):
+a replay of its event within this is applied once."""
+NOTICE_SENT_TTL = 7 * 86400
+"""A published push's marker (:func:`notice_sent`): published again within this, it is not sent twice."""
+FIRED_TTL = 8 * 86400
+"""A fired deadline's marker (:func:`fired`): a replayed event within this cannot arm it again."""
+NOTICES_MAXLEN = 200_000
+"""About this many pushes stay in :data:`NOTICES` (``MAXLEN ~``)."""
+ALERT_INDEX_BOUND = 100_000
+"""The index of every alert (:data:`ALERT_ALL`) keeps the most recently opened this many."""
+POOL_AUDIT_MAXLEN = 10_000
+"""About this many entries stay in each region's :func:`pool_audit` (``MAXLEN ~``)."""
+DEAD_LETTERS_MAXLEN = 100_000
+"""About this many entries stay in each shard's :func:`dead_letters` (``MAXLEN ~``)."""
+
 
 def shard_of(tour_id: str, shards: int) -> int:
     """A stable shard for a tour: the same on every process and every run."""

@@ -12,9 +12,6 @@ from typing import Any
 from server.core import keys
 from server.db.scripts import ScriptRunner, to_json
 
-PUSH_TTL = 7 * 86400
-NOTICES_MAXLEN = 200_000
-
 
 async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> str:
     """Publish a push (``type`` notice or incident, with ``tour_id`` and ``audience``) once; returns its seq."""
@@ -25,7 +22,7 @@ async def publish(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> s
 def publish_call(runner: ScriptRunner, push_id: str, push: dict[str, Any]) -> Awaitable[Any]:
     """:func:`publish`, started now (``ScriptRunner.call``); its reply is the seq."""
     return runner.call("publish_notice", [keys.notice_sent(push_id), keys.NOTICES],
-                       [to_json(push), PUSH_TTL, NOTICES_MAXLEN])
+                       [to_json(push), keys.NOTICE_SENT_TTL, keys.NOTICES_MAXLEN])
 
 
 def incident_push(tour_id: str, incident: dict[str, Any]) -> dict[str, Any]:

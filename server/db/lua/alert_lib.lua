@@ -118,7 +118,7 @@ local function mark(marker, ttl, opened, seq, json)
 end
 
 -- A watcher effect's applied marker: "<opened 0|1>|<seq>|<alert id>", or "" when the step changed nothing. It
--- lives FX_TTL (7 days) and the watcher writes one per alert change, so it names the alert rather than keep a copy
+-- lives keys.EFFECT_MARKER_TTL (7 days) and the watcher writes one per alert change, so it names the alert rather than keep a copy
 -- of it; the caller gets "<opened>|<seq>|<alert JSON>" now, and a replay the alert as it is then.
 local function mark_applied(marker, ttl, opened, seq, id, json)
   if not seq then
