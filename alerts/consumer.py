@@ -18,7 +18,6 @@ import zlib
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
-import msgpack
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
@@ -27,6 +26,7 @@ from alerts.rules.effects import Effect, EscalateAlert
 from alerts.rules.evaluate import evaluate
 from alerts.rules.fold import fold
 from alerts.rules.state import TourState
+from guide_app_api.codec import unpackb
 from server.core import keys
 from server.core.keys import parse_seq
 from server.core.metrics import Counter, Registry
@@ -41,7 +41,7 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 
 def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
-    event: dict[str, Any] = msgpack.unpackb(fields[b"e"], raw=False)
+    event: dict[str, Any] = unpackb(fields[b"e"])
     event["seq"] = raw_id.decode()
     fired_at = fields.get(b"fired_at")
     if fired_at is not None:

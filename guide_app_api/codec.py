@@ -50,6 +50,13 @@ def packb(obj: Any) -> bytes:
     return packer.pack(obj)
 
 
+def unpackb(data: bytes) -> Any:
+    """What :func:`packb` wrote, as storage reads it back: ``msgpack.unpackb(data, raw=False, strict_map_key=False)``.
+
+    For stored data only (events, states, payloads): an untrusted frame goes through :func:`decode`, with its caps."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
 def _no_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"MessagePack extension type {code} is not accepted")
 

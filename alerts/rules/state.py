@@ -15,11 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgpack
-
 from alerts.rules.clocks import iso
 from alerts.rules.stats import below_probability, upper_bound
-from guide_app_api.codec import packb
+from guide_app_api.codec import packb, unpackb
 
 VERSION = 2  # 1 kept a day's ratings, and all complaints, in one field each
 
@@ -269,7 +267,7 @@ class TourState:
         text = {k.decode() if isinstance(k, bytes) else k: v for k, v in fields.items()}
         if "m" not in text:
             return cls.new()
-        meta = msgpack.unpackb(text["m"], raw=False, strict_map_key=False)
+        meta = unpackb(text["m"])
         version = meta.get("v") if isinstance(meta, dict) else None
         if version not in (1, VERSION):
             raise ValueError(f"unsupported tour state version: {version!r}")
@@ -278,7 +276,7 @@ class TourState:
         if version == 1:  # a day per field, complaints in the meta: read, and written anew at the next save
             for name, blob in text.items():
                 if name.startswith("d:"):
-                    rows = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+                    rows = unpackb(blob)
                     state.days[name[2:]] = {who: RatingRecord.unpack(row) for who, row in rows.items()}
                     state.stale_fields.append(name)
             state.complaints = {key: ComplaintTrack.unpack(row) for key, row in meta["cmp"].items()}
@@ -287,9 +285,9 @@ class TourState:
         for name, blob in text.items():
             if name.startswith("r:"):
                 _, day, who = name.split(":", 2)
-                state.days.setdefault(day, {})[who] = RatingRecord.unpack(msgpack.unpackb(blob, raw=False))
+                state.days.setdefault(day, {})[who] = RatingRecord.unpack(unpackb(blob))
             elif name.startswith("c:"):
-                state.complaints[name[2:]] = ComplaintTrack.unpack(msgpack.unpackb(blob, raw=False))
+                state.complaints[name[2:]] = ComplaintTrack.unpack(unpackb(blob))
         state.day_order = sorted(state.days)
         for day in state.day_order:
             agg = state.aggs[day] = DayAgg()

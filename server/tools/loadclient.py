@@ -27,9 +27,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import msgpack
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from guide_app_api.codec import packb, unpackb
 
 ANSWERS = ("ack", "error")
 MAX_FRAME = 1 << 20
@@ -236,11 +237,11 @@ class PhoneClient:
     def _encode(self, msg: dict[str, Any]) -> bytes | str:
         if self.json:
             return jsonlib.dumps(msg, ensure_ascii=False, separators=(",", ":"))
-        return msgpack.packb(msg, use_bin_type=True)
+        return packb(msg)
 
     def _dispatch(self, data: bytes | str) -> None:
         try:
-            obj = jsonlib.loads(data) if isinstance(data, str) else msgpack.unpackb(data, raw=False)
+            obj = jsonlib.loads(data) if isinstance(data, str) else unpackb(data)
         except ValueError:  # msgpack's and json's decode errors are both ValueErrors
             self.stats.undecodable += 1
             return

@@ -9,7 +9,7 @@ from typing import Any
 import msgpack
 import pytest
 
-from guide_app_api.codec import decode, encode, packb
+from guide_app_api.codec import decode, encode, packb, unpackb
 from guide_app_api.errors import ERROR_CODES, BadFrame, Invalid, ProtocolError
 
 SAMPLE: dict[str, Any] = {"type": "rating", "id": "m1", "score": 4, "comment": "很好 — great",
@@ -37,6 +37,12 @@ def test_packb_is_msgpack_packb_with_a_kept_packer() -> None:
     """Stored bytes (events, states, fingerprints) must not change with the packer kept per thread."""
     for obj in (SAMPLE, [1, "x", {"k": b"\x00"}], {"t": 1.5, "n": None}):
         assert packb(obj) == msgpack.packb(obj, use_bin_type=True)
+
+
+def test_unpackb_reads_back_what_packb_stored() -> None:
+    """Strings as str, bytes as bytes, and maps with non-string keys too (a state's rows keyed by int)."""
+    for obj in (SAMPLE, {"k": b"\x00\xff", "s": "好"}, {1: "one", 2: [3, 4]}, [1.5, None, True]):
+        assert unpackb(packb(obj)) == obj
 
 
 def test_packb_after_an_unpackable_object_packs_cleanly() -> None:
