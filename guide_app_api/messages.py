@@ -138,7 +138,9 @@ class AckAlert(_Message):
 
 
 @dataclass(frozen=True, slots=True)
-class ResolveAlert(_Message):
+class BoardResolve(_Message):
+    """A board's ``resolve_alert``; the watcher's effect of that name is :class:`alerts.rules.effects.ResolveAlert`."""
+
     TYPE: ClassVar[str] = "resolve_alert"
     id: str
     at: float
@@ -167,7 +169,7 @@ class Subscribe(_Message):
 
 
 Message: TypeAlias = (
-    Rating | Incident | IncidentUpdate | NoticeRead | AckAlert | ResolveAlert | AssignAlert | Subscribe
+    Rating | Incident | IncidentUpdate | NoticeRead | AckAlert | BoardResolve | AssignAlert | Subscribe
 )
 
 
@@ -359,8 +361,8 @@ def _ack_alert(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> 
     return AckAlert(mid, at, _req_text(obj, "alert_id", 100), sent_at=sent)
 
 
-def _resolve_alert(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> ResolveAlert:
-    return ResolveAlert(mid, at, _req_text(obj, "alert_id", 100), _opt_text(obj, "note", 2000), sent_at=sent)
+def _resolve_alert(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> BoardResolve:
+    return BoardResolve(mid, at, _req_text(obj, "alert_id", 100), _opt_text(obj, "note", 2000), sent_at=sent)
 
 
 def _assign_alert(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> AssignAlert:

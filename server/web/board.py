@@ -282,7 +282,7 @@ class BoardSession:
             return
         if isinstance(msg, messages.AckAlert):
             action, note, assignee = "ack", None, None
-        elif isinstance(msg, messages.ResolveAlert):
+        elif isinstance(msg, messages.BoardResolve):
             action, note, assignee = "resolve", msg.note, None
         elif isinstance(msg, messages.AssignAlert):
             action, note, assignee = "assign", None, msg.assignee

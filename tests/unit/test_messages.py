@@ -13,12 +13,12 @@ from guide_app_api.messages import (
     TYPES_BY_ROLE,
     AckAlert,
     AssignAlert,
+    BoardResolve,
     Incident,
     IncidentUpdate,
     Message,
     NoticeRead,
     Rating,
-    ResolveAlert,
     Subscribe,
     parse_message,
 )
@@ -106,8 +106,8 @@ def test_full_incident_update(binary: bool) -> None:
 
 SIMPLE: list[tuple[str, dict[str, Any], Message]] = [
     ("ack_alert", {}, AckAlert("a1", NOW, "A1")),
-    ("resolve_alert", {}, ResolveAlert("a2", NOW, "A1", "done")),
-    ("resolve_alert", {"note": DROP}, ResolveAlert("a2", NOW, "A1", None)),
+    ("resolve_alert", {}, BoardResolve("a2", NOW, "A1", "done")),
+    ("resolve_alert", {"note": DROP}, BoardResolve("a2", NOW, "A1", None)),
     ("assign_alert", {}, AssignAlert("a3", NOW, "A1", "sup-2")),
     ("subscribe", {"since": "0"}, Subscribe("s1", NOW, "0")),
     ("subscribe", {}, Subscribe("s1", NOW, "1700000000000-0")),
