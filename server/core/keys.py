@@ -134,8 +134,9 @@ def route_complaint_token(route: str, token: str) -> str:
 
 # --- alerts ----------------------------------------------------------------------------------------------
 ALERTS_TAG = f"{PREFIX}:{{alerts}}"
+"""The alert scripts (``alert_lib.lua``) are given this prefix and build from it, beside the keys below, the
+per-region sets of open and acknowledged alert ids (``active:<region>``) and the alert id counter (``next``)."""
 ALERT_CHANGES = f"{ALERTS_TAG}:changes"
-ALERT_SEQ = f"{ALERTS_TAG}:next"
 
 
 def alert(alert_id: str) -> str:
@@ -145,11 +146,6 @@ def alert(alert_id: str) -> str:
 def alert_dedup(dedup_key: str) -> str:
     """Open-or-acknowledged alert id for one condition on one subject."""
     return f"{ALERTS_TAG}:dedup:{dedup_key}"
-
-
-def alert_active(region: str) -> str:
-    """Set of a region's open and acknowledged alert ids (what a board's snapshot reads)."""
-    return f"{ALERTS_TAG}:active:{region}"
 
 
 ALERT_REGIONS = f"{ALERTS_TAG}:regions"

@@ -62,10 +62,6 @@ class Claims:
     regions: frozenset[str]
     exp: float
 
-    @property
-    def all_regions(self) -> bool:
-        return "*" in self.regions
-
     def has_tour(self, tour_id: str) -> bool:
         return tour_id in self.tours
 

@@ -118,11 +118,6 @@ def _tour_rows(path_or_text: str | Path, fmt: Format | None) -> list[tuple[str, 
     return rows
 
 
-def parse_tours_file(path_or_text: str | Path, fmt: Format | None = None) -> list[tuple[str, dict[str, Any]]]:
-    """``(tour_id, registration)`` pairs, not yet validated (see :func:`load_tours`)."""
-    return [(tour_id, doc) for _where, tour_id, doc in _tour_rows(path_or_text, fmt)]
-
-
 def load_tours(path_or_text: str | Path, fmt: Format | None = None) -> list[Tour]:
     """Every tour of the file, validated; or :class:`ImportFileError` listing every bad row."""
     tours: list[Tour] = []

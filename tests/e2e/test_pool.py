@@ -220,6 +220,7 @@ def token(role: str, regions: list[str] | None = None) -> dict[str, str]:
 async def http(redis_client: aioredis.Redis, settings: Settings) -> Any:
     app = Starlette(routes=pool_api.routes, exception_handlers=EXCEPTION_HANDLERS)
     app.state.redis, app.state.settings = redis_client, settings
+    app.state.pool = PoolStore(redis_client, settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerts.rules.pool_model import PoolInvalid, validate_resource
-from server.tools.importers import ImportFileError, load_tours, parse_resources_file, parse_tours_file
+from server.tools.importers import ImportFileError, load_tours, parse_resources_file
 
 TOURS_CSV = """tour_id,route,region,guides,start,end,timezone,travellers
 T1,Silk Road,cn-west,g1;g2,2025-05-01,2025-05-10,Asia/Shanghai,32
@@ -20,12 +21,11 @@ T3,Fjords,eu-north,,2025-07-01,2025-07-03,Europe/Oslo,5
 
 
 def test_tours_csv() -> None:
-    rows = parse_tours_file(TOURS_CSV, "csv")
-    assert [tour_id for tour_id, _doc in rows] == ["T1", "T2", "T3"]
-    assert rows[0][1] == {"route": "Silk Road", "region": "cn-west", "guides": ["g1", "g2"],
-                          "start": "2025-05-01", "end": "2025-05-10", "timezone": "Asia/Shanghai",
-                          "travellers": 32}
-    assert rows[1][1]["guides"] == ["g3", "g4"]
+    rows = [tour.to_dict() for tour in load_tours(TOURS_CSV, "csv")]
+    assert [row["tour_id"] for row in rows] == ["T1", "T2", "T3"]
+    assert rows[0] == {"tour_id": "T1", "route": "Silk Road", "region": "cn-west", "guides": ["g1", "g2"],
+                       "start": "2025-05-01", "end": "2025-05-10", "timezone": "Asia/Shanghai", "travellers": 32}
+    assert rows[1]["guides"] == ["g3", "g4"]
     tours = load_tours(TOURS_CSV)  # sniffed as CSV
     assert [t.guides for t in tours] == [("g1", "g2"), ("g3", "g4"), ()]
     assert tours[2].end == date(2025, 7, 3)
@@ -38,9 +38,11 @@ def test_tours_json_list_and_mapping(tmp_path: Path) -> None:
     as_list.write_text(json.dumps([{"tour_id": "T1", **doc}]))
     as_map = tmp_path / "tours.txt"
     as_map.write_text(json.dumps({"T1": doc}))
-    assert parse_tours_file(as_list) == parse_tours_file(as_map, "json") == [("T1", doc)]
-    assert parse_tours_file(str(as_list)) == [("T1", doc)]  # a file name given as a string
-    assert load_tours(as_list)[0].tour_id == "T1"
+    def read(*args: Any) -> list[dict[str, Any]]:
+        return [tour.to_dict() for tour in load_tours(*args)]
+
+    assert read(as_list) == read(as_map, "json") == [{"tour_id": "T1", **doc}]
+    assert read(str(as_list)) == [{"tour_id": "T1", **doc}]  # a file name given as a string
 
 
 def test_tour_errors_name_every_bad_row() -> None:
@@ -73,12 +75,12 @@ def test_conflicting_duplicate_tour() -> None:
 
 def test_csv_header_must_name_the_columns() -> None:
     with pytest.raises(ImportFileError, match="line 1: the header lacks timezone, travellers"):
-        parse_tours_file("tour_id,route,region,guides,start,end\nT1,r,x,,2025-01-01,2025-01-01\n", "csv")
+        load_tours("tour_id,route,region,guides,start,end\nT1,r,x,,2025-01-01,2025-01-01\n", "csv")
 
 
 def test_extra_cells() -> None:
     with pytest.raises(ImportFileError, match="line 2: more cells"):
-        parse_tours_file("tour_id,route,region,guides,start,end,timezone,travellers\n"
+        load_tours("tour_id,route,region,guides,start,end,timezone,travellers\n"
                          "T1,r,x,,2025-01-01,2025-01-01,UTC,3,extra\n", "csv")
 
 

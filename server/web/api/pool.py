@@ -22,12 +22,8 @@ from server.web.http import json_body
 
 
 def _store(request: Request) -> PoolStore:
-    """The app's one PoolStore (made on first use when the lifespan did not make it)."""
-    state = request.app.state
-    store = getattr(state, "pool", None)
-    if store is None:
-        store = state.pool = PoolStore(state.redis, state.settings)
-    return store
+    """The app's one PoolStore (made by the lifespan)."""
+    return request.app.state.pool
 
 
 async def put_resource(request: Request) -> Response:
