@@ -28,8 +28,9 @@ from guide_app_api.ratelimit import BadFrameWindow
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 
-# (the decoded map, its readable id or None, whether it came binary, receipt time) -> None; raises ProtocolError
-OnMessage = Callable[[dict[str, Any], str | None, bool, float], Awaitable[None]]
+# (the decoded map, whether it came binary, receipt time) -> None, once answered; or a ProtocolError, which the loop
+# answers (with the map's id when the error has none)
+OnMessage = Callable[[dict[str, Any], bool, float], Awaitable[None]]
 
 
 class Peer(Protocol):
@@ -81,7 +82,7 @@ async def frame_loop(websocket: WebSocket, peer: Peer, on_message: OnMessage, *,
             msg_id = raw_id if isinstance(raw_id, str) else None
             if not allow(now):
                 raise RateLimited("too many messages: slow down and retry", msg_id=msg_id)
-            await on_message(obj, msg_id, binary, now)
+            await on_message(obj, binary, now)
             observe("ack", started)
         except BadFrame as exc:
             observe(exc.code, started)
@@ -161,7 +162,7 @@ async def phone_endpoint(websocket: WebSocket, role: str) -> None:
     conn = PhoneConnection(websocket, who)
     backend.attach(conn, websocket.query_params.get("since"))
 
-    async def on_message(obj: dict[str, Any], msg_id: str | None, binary: bool, now: float) -> None:
+    async def on_message(obj: dict[str, Any], binary: bool, now: float) -> None:
         msg = parse_message(obj, who.role, now)
         reply = await backend.handle(msg, who, now)
         reply["type"] = "ack"

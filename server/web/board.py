@@ -267,7 +267,7 @@ class BoardSession:
         else:
             self.state = "closed"
 
-    async def on_message(self, obj: dict[str, Any], msg_id: str | None, binary: bool, now: float) -> None:
+    async def on_message(self, obj: dict[str, Any], binary: bool, now: float) -> None:
         msg = messages.parse_message(obj, "supervisor", now)
         try:
             await self.handle(msg, now, binary)
