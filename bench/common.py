@@ -25,7 +25,7 @@ from server.core.tokens import issue
 from server.db.embedded import free_port
 from server.storage.tours import TourRegistry, validate_tour
 
-SECRET = "bench-secret"
+SECRET = "bench-secret-of-16+"
 TIMEZONE = "Asia/Shanghai"
 DAYS_BEFORE = 60  # tours started this many days ago: 60 distinct days to rate (and to cross, in `alert`)
 # phones in a load test send far faster than people: lift the rate limit out of the way

@@ -117,7 +117,7 @@ class PhoneBackend(Protocol):
 class PhoneConnection:
     """One connected phone, as the push channel sees it."""
 
-    __slots__ = ("websocket", "who", "sender", "binary", "last_seq", "lock", "catch_up")
+    __slots__ = ("websocket", "who", "sender", "binary", "last_seq", "lock", "catch_up", "pending", "ticket")
 
     def __init__(self, websocket: WebSocket, who: Principal) -> None:
         self.websocket = websocket
@@ -127,6 +127,8 @@ class PhoneConnection:
         self.last_seq = (0, 0)  # the newest push delivered, so a catch-up and the live feed never repeat one
         self.lock = asyncio.Lock()
         self.catch_up: asyncio.Task[None] | None = None
+        self.pending = 0  # pushes handed to this phone and not yet written (bounded by [limits] send_queue)
+        self.ticket: Any = None  # the backend's handle on this connection (cap, revocation, expiry)
 
     async def send(self, obj: dict[str, Any], binary: bool | None = None) -> None:
         async with self.lock:  # acks (receive loop) and pushes (push tasks) never interleave a frame

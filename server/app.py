@@ -22,17 +22,20 @@ from guide_app_api.endpoints import phone_endpoint
 from server.core.access_log import install_redaction
 from server.core.gctune import tune_gc
 from server.core.metrics import Registry
-from server.core.settings import Settings, load_settings
+from server.core.settings import Settings, check_secret, load_settings
 from server.db.client import TAIL_BLOCK_S, redis_client
 from server.db.writer import ScriptWriter
 from server.storage.incidents import IncidentLog
+from server.storage.revocations import Revocations
 from server.storage.tours import TourRegistry
 from server.web import board
 from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
+from server.web.handshake import configure as configure_handshake
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
+from server.web.sessions import Sessions
 
 
 async def traveller_ws(websocket: WebSocket) -> None:
@@ -62,6 +65,8 @@ async def metrics(request: Request) -> Response:
 def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
     if not settings.redis_url:
         raise ValueError("settings.redis_url is required (tourpulse serve starts an embedded server)")
+    check_secret(settings.secret, "the signing secret")  # an empty key would accept tokens anyone can sign
+    configure_handshake(settings.limits.handshake_timeout)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -73,8 +78,11 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         tail_client = redis_client(settings.redis_url, tail=True, max_connections=4)
         state.writer = ScriptWriter(settings.redis_url)
         state.tours = TourRegistry(state.redis, settings)
-        state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
-        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics)
+        state.revocations = Revocations(state.redis)
+        state.sessions = Sessions(state.revocations, settings.limits.connections_per_sender)
+        state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S, send_queue=settings.limits.send_queue)
+        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics,
+                                    state.sessions)
         state.alert_store = AlertStore(state.redis, settings)
         state.pool = PoolStore(state.redis, settings)
         state.incidents = IncidentLog(state.redis, settings)
@@ -82,7 +90,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         watcher: Any = None
         started: list[Any] = []
         try:
-            for part in (state.writer, state.notice_hub, state.change_hub):
+            for part in (state.writer, state.notice_hub, state.change_hub, state.sessions):
                 await part.start()
                 started.append(part)
             tune_gc()

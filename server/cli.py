@@ -59,10 +59,14 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 
     from server.app import create_app
     from server.core.access_log import install_redaction
+    from server.web import handshake
 
     app = create_app(settings, run_watcher=True)
+    # the same uvicorn limits as the Procfile's web process (§13)
     config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
-                            ws_max_size=settings.limits.max_frame_bytes, log_level="info", lifespan="on")
+                            ws_max_size=settings.limits.max_frame_bytes, log_level="info", lifespan="on",
+                            http=handshake.SPEC, limit_concurrency=handshake.LIMIT_CONCURRENCY,
+                            timeout_keep_alive=handshake.TIMEOUT_KEEP_ALIVE_S)
     install_redaction()  # after Config: it (re)configures uvicorn's loggers
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())

@@ -45,7 +45,7 @@ async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 # --- a whole tourpulse app under a real uvicorn ----------------------------------------------------------
-SECRET = b"test-secret"
+SECRET = b"test-secret-of-16+"
 
 
 def make_settings(redis_url: str, doc: dict | None = None):  # noqa: ANN201 - Settings

@@ -232,3 +232,17 @@ def notice_idem(sender: str, msg_id: str) -> str:
 def notice_sent(notice_id: str) -> str:
     """Marks a notice published, so a replayed effect never sends it twice."""
     return f"{NOTICES_TAG}:sent:{notice_id}"
+
+
+# --- revocations (§13) -----------------------------------------------------------------------------------
+REVOKED_TAG = f"{PREFIX}:{{revoked}}"
+REVOKED = f"{REVOKED_TAG}:subs"
+"""Hash: ``<role>:<sub>`` (or ``*:<sub>`` for every role) -> epoch ms of the latest revocation. A token of that
+sub whose ``iat`` is at or before it is refused; entries older than ``max_token_ttl`` refuse nothing live."""
+REVOKED_VERSION = f"{REVOKED_TAG}:version"
+"""Bumped with every revocation (same slot as :data:`REVOKED`): web processes poll it and re-read the hash only
+when it moved."""
+
+
+def revoked_field(sub: str, role: str | None) -> str:
+    return f"{role or '*'}:{sub}"

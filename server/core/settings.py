@@ -18,6 +18,10 @@ from typing import Any
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*$")
+_UNIT_BYTES = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
+# an HMAC key shorter than this is guessable or a mistake (an empty file): every entry point refuses it
+MIN_SECRET_BYTES = 16
 
 
 class ConfigError(ValueError):
@@ -36,6 +40,20 @@ def parse_duration(value: str | int | float) -> float:
     if not match:
         raise ConfigError(f'not a duration: {value!r} (expected e.g. "90s", "10m", "2h")')
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def parse_size(value: str | int) -> int:
+    """``"1MiB"``, ``"64KiB"``, ``"500KB"`` (or a bare number of bytes) -> bytes."""
+    if isinstance(value, bool):
+        raise ConfigError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigError(f"negative size: {value!r}")
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ConfigError(f'not a size: {value!r} (expected e.g. "1MiB", "64KiB")')
+    return int(match.group(1)) * _UNIT_BYTES[match.group(2) or "B"]
 
 
 DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
@@ -85,6 +103,12 @@ class LimitSettings:
     burst: int = 50
     bad_frames_per_minute: int = 10
     max_frame_bytes: int = 65536
+    # §13: what one sender, one slow phone, one request or one token may cost the service
+    connections_per_sender: int = 5
+    send_queue: int = 256
+    handshake_timeout: float = 10.0
+    max_body: int = 1024 * 1024
+    max_token_ttl: float = 90 * 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +156,9 @@ class Settings:
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
     "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush",
+    "handshake_timeout", "max_token_ttl",
 }
+_SIZE_FIELDS = {"max_body"}
 
 
 def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
@@ -144,6 +170,8 @@ def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
             return tuple(parse_duration(v) for v in value)
         if name in _DURATION_FIELDS:
             return parse_duration(value)
+        if name in _SIZE_FIELDS:
+            return parse_size(value)
         if name == "urgent_keywords":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError("expected a list of non-empty strings")
@@ -207,16 +235,36 @@ def _check(s: Settings) -> None:
         raise ConfigError("[sla] prompt_hour must be within 0..23")
     if s.limits.messages_per_second <= 0 or s.limits.burst < 1:
         raise ConfigError("[limits] messages_per_second and burst must be positive")
+    limits = s.limits
+    if limits.connections_per_sender < 1 or limits.send_queue < 1 or limits.max_body < 1:
+        raise ConfigError("[limits] connections_per_sender, send_queue and max_body must be positive")
+    if limits.handshake_timeout <= 0 or limits.max_token_ttl <= 0:
+        raise ConfigError("[limits] handshake_timeout and max_token_ttl must be positive")
     if not 1 <= s.storage.shards <= 1024:
         raise ConfigError("[storage] shards must be within 1..1024")
+
+
+def check_secret(secret: bytes, where: str) -> bytes:
+    """The signing key, or ConfigError: an empty or short key would let anyone sign tokens."""
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(f"{where} is {'empty' if not secret else 'too short'}: the signing secret must be at "
+                          f"least {MIN_SECRET_BYTES} bytes")
+    return secret
+
+
+def private_dir(path: Path) -> Path:
+    """The data dir (and its parents we create) readable by us only: it holds the secret, the AOF, the password."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
 
 
 def load_secret(data_dir: Path) -> bytes:
     """The dev signing key: generated once and kept under the data dir (mode 0600)."""
     path = data_dir / "secret.key"
     if path.exists():
-        return path.read_text().strip().encode()
-    data_dir.mkdir(parents=True, exist_ok=True)
+        return check_secret(path.read_text().strip().encode(), str(path))
+    private_dir(data_dir)
     key = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
@@ -237,7 +285,10 @@ def load_settings(config_file: str | os.PathLike[str] | None = None,
             raise ConfigError(f"cannot read config {config_file}: {exc}") from None
     data_dir = Path(env.get("TOURPULSE_DATA_DIR") or "var")
     secret_text = env.get("TOURPULSE_SECRET")
-    secret = secret_text.encode() if secret_text else load_secret(data_dir)
+    if secret_text is not None:  # set but empty is a mistake, not a request for the dev key
+        secret = check_secret(secret_text.encode(), "TOURPULSE_SECRET")
+    else:
+        secret = load_secret(data_dir)
     port_text = env.get("PORT") or ""
     if port_text and not port_text.isdigit():
         raise ConfigError(f"PORT must be a number, not {port_text!r}")

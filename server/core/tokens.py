@@ -1,8 +1,9 @@
 """Signed bearer tokens: who is calling, in which role, on which tours and regions, until when.
 
 Format: ``v1.<payload>.<signature>`` where ``payload`` is base64url (no padding) of a compact JSON object with
-``role``, ``sub``, ``tours``, ``regions`` and ``exp`` (integer epoch seconds), and ``signature`` is base64url
-(no padding) of HMAC-SHA256 with the server's secret over ``"v1." + payload``.
+``role``, ``sub``, ``tours``, ``regions``, ``exp`` (integer epoch seconds) and ``iat`` (integer epoch
+milliseconds: when it was issued, what a revocation compares; tokens made before it existed read as 0), and
+``signature`` is base64url (no padding) of HMAC-SHA256 with the server's secret over ``"v1." + payload``.
 
 Pure and stdlib only. :func:`verify` runs on every connection and request, so it checks the signature before
 it decodes anything, and remembers the claims of recently seen tokens (expiry is still checked on every call).
@@ -61,6 +62,7 @@ class Claims:
     tours: frozenset[str]
     regions: frozenset[str]
     exp: float
+    iat: int = 0  # epoch milliseconds
 
     def has_tour(self, tour_id: str) -> bool:
         return tour_id in self.tours
@@ -105,6 +107,7 @@ def issue(secret: bytes, *, role: str, sub: str, tours: Iterable[str] = (), regi
         "role": role, "sub": sub, "tours": _ids("tours", tours), "regions": _ids("regions", regions),
         # rounded up so that a short ttl never yields a token that is already expired
         "exp": math.ceil(now + ttl),
+        "iat": int(now * 1000),
     }
     body = _b64encode(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
     signed_part = f"{VERSION}.{body}"
@@ -146,8 +149,11 @@ def _claims(secret: bytes, token: str) -> Claims:
         raise MalformedToken("token claim 'sub' is invalid")
     if isinstance(exp, bool) or not isinstance(exp, int):
         raise MalformedToken("token claim 'exp' is not an integer")
+    iat = doc.get("iat", 0)
+    if isinstance(iat, bool) or not isinstance(iat, int):
+        raise MalformedToken("token claim 'iat' is not an integer")
     return Claims(role=role, sub=sub, tours=_str_list(doc, "tours"), regions=_str_list(doc, "regions"),
-                  exp=float(exp))
+                  exp=float(exp), iat=iat)
 
 
 def verify(secret: bytes, token: str, now: float) -> Claims:

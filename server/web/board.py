@@ -44,6 +44,7 @@ from server.core.keys import parse_seq
 from server.core.settings import Settings
 from server.core.tokens import Claims
 from server.web.auth import authenticate
+from server.web.closing import close_socket
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ class BoardSession:
         if self.state == "live":
             self.state = "closed"
             with contextlib.suppress(Exception):
-                await self.websocket.close(code=code)
+                await close_socket(self.websocket, code)  # never waits on a board that stopped reading
 
     async def _send(self, obj: dict[str, Any], binary: bool | None = None) -> None:
         self._expect("live")
@@ -308,8 +309,11 @@ async def board_endpoint(websocket: WebSocket) -> None:
     binary = websocket.query_params.get("format") == "msgpack"
     session = BoardSession(websocket, claims, state.alert_store, binary)
     hub: ChangeHub = state.change_hub
+    sessions = getattr(state, "sessions", None)
     with hub.subscribe(claims.sees_region) as sub:  # before the first read, so nothing falls in between
         await session.accept()
+        # revocation and expiry close it like a phone (§13); boards are not capped per sender
+        ticket = sessions.open(claims, session.close, capped=False) if sessions is not None else None
         tasks: list[asyncio.Task[None]] = []
         try:
             await _open(session, websocket.query_params.get("since"))
@@ -318,6 +322,7 @@ async def board_endpoint(websocket: WebSocket) -> None:
             done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a failure of either loop surfaces here (and in the log)
+            await session.close(1000)  # the send loop ended it (1013), or the receive loop saw it go
         except (WebSocketDisconnect, OSError):
             pass
         except Exception:
@@ -330,6 +335,8 @@ async def board_endpoint(websocket: WebSocket) -> None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             session.state = "closed"
+            if ticket is not None:
+                sessions.forget(ticket)
 
 
 async def _open(session: BoardSession, since: str | None) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -41,8 +42,11 @@ def frame_of(push: dict[str, Any], seq: str) -> dict[str, Any]:
 
 
 class NoticeHub:
-    def __init__(self, redis: aioredis.Redis, block: float = 1.0) -> None:
+    def __init__(self, redis: aioredis.Redis, block: float = 1.0, send_queue: int = 256) -> None:
         self.redis = redis
+        self.send_queue = send_queue
+        # called for a phone with more than ``send_queue`` pushes waiting (the app closes it with 1013)
+        self.overflow: Callable[[PhoneConnection], None] = lambda conn: None
         self.block_ms = int(block * 1000)
         self.by_tour: dict[str, set[PhoneConnection]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
@@ -123,12 +127,19 @@ class NoticeHub:
         key = parse_seq(seq)
         for conn in list(conns):
             if addressed_to(push, conn):
+                if conn.pending >= self.send_queue:
+                    self.overflow(conn)  # it stopped reading: holding more for it would grow without bound
+                    continue
                 self.delivered += 1
+                conn.pending += 1
                 task = asyncio.create_task(self._push(conn, frame, key))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
 
     @staticmethod
     async def _push(conn: PhoneConnection, frame: dict[str, Any], key: tuple[int, int]) -> None:
-        with contextlib.suppress(Exception):  # a phone that went away just misses the live copy; it resumes
-            await conn.push(frame, key)
+        try:
+            with contextlib.suppress(Exception):  # a phone that went away just misses the live copy; it resumes
+                await conn.push(frame, key)
+        finally:
+            conn.pending -= 1

@@ -27,18 +27,23 @@ from server.core.tokens import Claims
 from server.db.writer import ScriptWriter
 from server.storage.tours import TourRegistry
 from server.web.auth import authenticate
+from server.web.closing import close_socket
 from server.web.hub import NoticeHub
+from server.web.sessions import Sessions
 
+CLOSE_TRY_AGAIN = 1013
 _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently used dropped first)
 
 
 class PhoneService:
     def __init__(self, settings: Settings, writer: ScriptWriter, tours: TourRegistry, hub: NoticeHub,
-                 metrics: Registry) -> None:
+                 metrics: Registry, sessions: Sessions) -> None:
         self.settings = settings
         self.writer = writer
         self.tours = tours
         self.hub = hub
+        self.sessions = sessions
+        hub.overflow = self.overflow
         self.max_frame_bytes = settings.limits.max_frame_bytes
         self.bad_frames_per_minute = settings.limits.bad_frames_per_minute
         self._ttl = int(settings.storage.idempotency_ttl)
@@ -65,12 +70,23 @@ class PhoneService:
         return bucket.take(now)
 
     def attach(self, conn: PhoneConnection, since: str | None) -> None:
+        async def close(code: int) -> None:
+            await close_socket(conn.websocket, code)
+
+        conn.ticket = self.sessions.open(conn.who, close, capped=True)  # may close this sender's oldest
         self.hub.attach(conn, since)
         self._count(conn, 1)
 
     def detach(self, conn: PhoneConnection) -> None:
         self.hub.detach(conn)
+        if conn.ticket is not None:
+            self.sessions.forget(conn.ticket)
         self._count(conn, -1)
+
+    def overflow(self, conn: PhoneConnection) -> None:
+        """More pushes wait for this phone than ``send_queue``: it stopped reading; close it to resume later."""
+        if conn.ticket is not None:
+            self.sessions.close(conn.ticket, CLOSE_TRY_AGAIN)
 
     def observe(self, outcome: str, started: float) -> None:
         self.frames.inc(outcome)

@@ -26,6 +26,7 @@ from server.web import board
 from server.web.api import alerts as alerts_api
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
+from server.web.handshake import SPEC as HTTP_PROTOCOL
 
 STARTUP_TIMEOUT = 10.0
 
@@ -36,8 +37,9 @@ async def running_server(app: ASGIApp) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", ws="websockets-sansio", ws_per_message_deflate=False,
-                            log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(app, lifespan="on", http=HTTP_PROTOCOL, ws="websockets-sansio",
+                            ws_per_message_deflate=False, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]), name="uvicorn")
     try:
@@ -58,7 +60,7 @@ async def running_server(app: ASGIApp) -> AsyncIterator[str]:
 
 def alerts_app(redis_url: str, settings: Settings | None = None) -> Starlette:
     """A tiny app of the board and alert routes, with the app.state they expect (what server.app sets)."""
-    settings = settings or Settings(secret=b"test-secret")
+    settings = settings or Settings(secret=b"test-secret-of-16+")
     settings = dataclasses.replace(settings, redis_url=redis_url)
 
     @contextlib.asynccontextmanager

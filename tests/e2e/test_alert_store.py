@@ -30,7 +30,7 @@ def incident(n: int = 1, severity: str = "high", region: str = "east", tour: str
 
 @pytest.fixture
 def store(redis_client: aioredis.Redis) -> AlertStore:
-    return AlertStore(redis_client, Settings(secret=b"test-secret"))
+    return AlertStore(redis_client, Settings(secret=b"test-secret-of-16+"))
 
 
 async def test_upsert_opens_then_dedups_and_counts(store: AlertStore) -> None:

@@ -16,7 +16,7 @@ from server.core.tokens import issue
 from server.web.board import SECURITY_HEADERS
 from tests.e2e.helpers_server import alerts_app, running_server
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-of-16+"
 NOW = 1_800_000_000.0
 
 

@@ -24,7 +24,7 @@ from server.core.tokens import issue
 from server.web.board import ChangeHub
 from tests.e2e.helpers_server import alerts_app, running_server
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-of-16+"
 WAIT = 10.0  # a safety net for a frame that never comes, never a measured time
 NOW = 1_800_000_000.0
 

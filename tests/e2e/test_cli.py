@@ -25,7 +25,7 @@ from server.core.tokens import verify
 from server.db.embedded import EmbeddedRedis
 from server.storage.tours import Tour, TourRegistry
 
-SECRET = "cli-test-secret"
+SECRET = "cli-test-secret-16+"
 TOURS_CSV = """tour_id,route,region,guides,start,end,timezone,travellers
 T1,Silk Road,cn-west,g1;g2,2025-05-01,2025-05-10,Asia/Shanghai,32
 T2,Amalfi Coast,eu-south,g3,2025-06-01,2025-06-07,Europe/Rome,18

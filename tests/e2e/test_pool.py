@@ -17,7 +17,7 @@ from server.core.tokens import issue
 from server.web.api import pool as pool_api
 from server.web.errors import EXCEPTION_HANDLERS
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-of-16+"
 NOW = 1_700_000_000.0
 
 

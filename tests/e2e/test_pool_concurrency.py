@@ -31,7 +31,7 @@ from server.core.settings import Settings
 
 async def main(url: str, proc: int, pulls: int, now: float) -> None:
     client = aioredis.Redis.from_url(url)
-    store = PoolStore(client, Settings(secret=b"test-secret"))
+    store = PoolStore(client, Settings(secret=b"test-secret-of-16+"))
     incidents = [f"t{proc}~{n:010d}" for n in range(pulls)]
     results = await asyncio.gather(*(
         store.pull(incident, "bj", "vehicle", 30, "vehicle", None, now) for incident in incidents))
@@ -55,7 +55,7 @@ async def holders(client: aioredis.Redis) -> dict[str, str]:
 
 async def test_200_pulls_from_4_processes_hold_50_and_serve_the_rest_in_order(
         redis_url: str, redis_client: aioredis.Redis) -> None:
-    store = PoolStore(redis_client, Settings(secret=b"test-secret"))
+    store = PoolStore(redis_client, Settings(secret=b"test-secret-of-16+"))
     for n in range(VEHICLES):
         await store.put({"resource_id": f"v{n:02d}", "kind": "vehicle", "region": "bj", "capacity": 40}, NOW)
 

@@ -31,7 +31,7 @@ def die_at_first_ack() -> None:
 
 async def main() -> None:
     spec = json.loads(sys.argv[1])
-    settings = settings_from_mapping(spec["doc"], redis_url=spec["redis_url"], secret=b"test-secret")
+    settings = settings_from_mapping(spec["doc"], redis_url=spec["redis_url"], secret=b"test-secret-of-16+")
     if "kill-before-ack" in sys.argv[2:]:
         die_at_first_ack()
     watcher = Watcher(settings, watcher_id=spec.get("id"))

@@ -18,7 +18,7 @@ from server.core.tokens import (
     verify,
 )
 
-SECRET = b"test-secret"
+SECRET = b"test-secret-of-16+"
 NOW = 1_700_000_000.0
 
 
@@ -32,7 +32,7 @@ def _token(**overrides: object) -> str:
 def test_roundtrip() -> None:
     claims = verify(SECRET, _token(), NOW + 10)
     assert claims == Claims(role="guide", sub="g1", tours=frozenset({"t1", "t2"}), regions=frozenset(),
-                            exp=NOW + 3600)
+                            exp=NOW + 3600, iat=int(NOW * 1000))
     assert claims.has_tour("t1") and not claims.has_tour("t3")
     assert not claims.sees_region("eu") and "*" not in claims.regions
 
@@ -42,7 +42,7 @@ def test_format_is_v1_payload_signature_without_padding() -> None:
     version, payload, signature = token.split(".")
     assert version == "v1" and "=" not in token
     doc = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert set(doc) == {"role", "sub", "tours", "regions", "exp"}
+    assert set(doc) == {"role", "sub", "tours", "regions", "exp", "iat"}
     assert isinstance(doc["exp"], int)
 
 

@@ -17,7 +17,8 @@ from starlette.routing import Route
 from alerts.pool import PoolStore
 from alerts.rules.pool_model import check_kind
 from guide_app_api.errors import Forbidden, NotFound
-from server.web.auth import authenticate
+from server.core.tokens import Claims
+from server.web.auth import admin_scope, authenticate, require_region
 from server.web.http import json_body
 
 
@@ -26,19 +27,32 @@ def _store(request: Request) -> PoolStore:
     return request.app.state.pool
 
 
+async def _require_own(request: Request, claims: Claims, resource_id: str) -> None:
+    """A scoped admin may change only the resources of its regions (403), wherever it would move them."""
+    if admin_scope(claims) is None:
+        return
+    region = await _store(request).region_of(resource_id)
+    if region is not None:
+        require_region(claims, region)
+
+
 async def put_resource(request: Request) -> Response:
-    authenticate(request, ("admin",))
+    claims = authenticate(request, ("admin",))
     body = await json_body(request)
     # the path names the resource; a different id in the body is not a second way to say it
     body["resource_id"] = request.path_params["resource_id"]
+    if admin_scope(claims) is not None:
+        require_region(claims, body.get("region"))
+        await _require_own(request, claims, body["resource_id"])
     resource = await _store(request).put(body, time.time())
     return JSONResponse(resource)
 
 
 async def delete_resource(request: Request) -> Response:
-    authenticate(request, ("admin",))
+    claims = authenticate(request, ("admin",))
     resource_id = request.path_params["resource_id"]
     region = request.query_params.get("region") or None
+    await _require_own(request, claims, resource_id)
     await _store(request).retire(resource_id, region, time.time())
     return JSONResponse({"resource_id": resource_id, "retired": True})
 

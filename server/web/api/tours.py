@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from guide_app_api.errors import NotFound
 from server.storage.tours import validate_tour
-from server.web.auth import authenticate
+from server.web.auth import authenticate, require_region
 from server.web.http import json_body
 from server.web.live import tour_live
 
@@ -20,6 +20,10 @@ async def put_tour(request: Request) -> Response:
     claims = authenticate(request, ("admin",))
     tour_id = request.path_params["tour_id"]
     tour = validate_tour(tour_id, await json_body(request))  # TourInvalid: 400 by the app's error path
+    require_region(claims, tour.region)
+    existing = await request.app.state.tours.get(tour_id)
+    if existing is not None:  # nor may a scoped admin take a tour away from another region
+        require_region(claims, existing.region)
     await request.app.state.tours.put(tour, time.time(), sender=f"admin:{claims.sub}")
     return JSONResponse(tour.to_dict())
 
