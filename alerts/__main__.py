@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from alerts.watcher import Watcher
 from server.core.gctune import tune_gc
+from server.core.ratelog import install_rate_limit
 from server.core.settings import ConfigError, load_settings
 
 _background: set[asyncio.Task[None]] = set()  # a strong reference, or the loop may drop the task
@@ -63,6 +64,7 @@ async def serve_metrics(watcher: Watcher, port: int) -> uvicorn.Server:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_rate_limit()  # while storage is down, each retry would log a line
     sys.exit(asyncio.run(run()))
 
 

@@ -54,22 +54,29 @@ def _public_host(host: str) -> str:
     return {"0.0.0.0": "127.0.0.1", "::": "localhost", "": "127.0.0.1"}.get(host, host)
 
 
-async def _serve(settings: Settings, host: str, port: int) -> None:
+async def _serve(settings: Settings, host: str, port: int, embedded: Any = None) -> bool:
+    """Runs until stopped; False when the embedded server kept dying (``serve`` then exits non-zero)."""
     import uvicorn
 
     from server.app import create_app
     from server.core.access_log import install_redaction
+    from server.core.ratelog import install_rate_limit
+    from server.db.embedded import Supervisor
     from server.web import handshake
 
     app = create_app(settings, run_watcher=True)
     # the same uvicorn limits as the Procfile's web process (§13)
     config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
                             ws_max_size=settings.limits.max_frame_bytes, log_level="info", lifespan="on",
-                            http=handshake.SPEC, limit_concurrency=handshake.LIMIT_CONCURRENCY,
-                            timeout_keep_alive=handshake.TIMEOUT_KEEP_ALIVE_S)
+                            **handshake.UVICORN_LIMITS)
     install_redaction()  # after Config: it (re)configures uvicorn's loggers
+    install_rate_limit()  # while storage is down, every retry loop would log each attempt
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
+    supervisor = Supervisor(embedded) if embedded is not None else None
+    watching = asyncio.create_task(supervisor.run()) if supervisor is not None else None
+    if watching is not None:
+        watching.add_done_callback(lambda _task: setattr(server, "should_exit", True))
     while not server.started and not serving.done():
         await asyncio.sleep(0.05)
     if server.started:
@@ -80,7 +87,12 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         token = issue(settings.secret, role="supervisor", sub="serve", regions=["*"], ttl=BOARD_TOKEN_TTL,
                       now=time.time())
         print(f"tourpulse: board at http://{_public_host(host)}:{bound}/board#token={token}", flush=True)
-    await serving
+    try:
+        await serving
+    finally:
+        if watching is not None and not watching.done():
+            watching.cancel()
+    return not (supervisor is not None and supervisor.failed)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -104,7 +116,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 return _fail(str(exc), 1)
             settings = dataclasses.replace(settings, redis_url=embedded.url)
             url_file = _write_url_file(settings.data_dir, embedded.url)
-        asyncio.run(_serve(settings, args.host, args.port))
+        if not asyncio.run(_serve(settings, args.host, args.port, embedded)):
+            return _fail("the embedded server kept dying: stopped", 1)
     except (KeyboardInterrupt, _Stopped):
         pass
     finally:
@@ -126,6 +139,8 @@ def cmd_token(args: argparse.Namespace) -> int:
         return _fail("--ttl must be positive", 2)
     try:
         settings = load_settings(args.config)
+        if ttl > settings.limits.max_token_ttl:
+            return _fail(f"--ttl is longer than [limits] max_token_ttl ({settings.limits.max_token_ttl:g}s)", 2)
         token = issue(settings.secret, role=args.role, sub=args.sub, tours=args.tour, regions=args.region,
                       ttl=ttl, now=time.time())
     except ValueError as exc:  # ConfigError and a bad sub or id are both ValueErrors

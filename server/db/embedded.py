@@ -5,13 +5,20 @@ We do not use the package's own manager: we start the binary ourselves, in the f
 - AOF on with ``appendfsync everysec`` (a restart on the same data dir keeps every acked event),
 - ``maxmemory-policy noeviction`` (eviction would silently drop idempotency keys and deadlines),
 - loopback only, a password, data under the data dir,
+- its data private: the data dir 0700, and the server's umask 077 so its AOF files are 0600,
 - and it never outlives us: on Linux the child gets ``PR_SET_PDEATHSIG`` so even a SIGKILL of ``serve`` takes
   the server down with it.
+
+:class:`Supervisor` restarts it when it dies (same port, same AOF: every acked write is in the file) after a
+growing pause, and gives up once it died ``MAX_DEATHS`` times within ``DEATH_WINDOW_S``: then ``serve`` exits
+non-zero rather than run on without storage.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
+import logging
 import os
 import secrets
 import signal
@@ -24,6 +31,11 @@ from urllib.parse import quote
 
 import redis
 
+from server.core.settings import private_dir
+
+log = logging.getLogger(__name__)
+MAX_DEATHS = 5
+DEATH_WINDOW_S = 60.0
 
 class EmbeddedRedisError(RuntimeError):
     """The embedded server could not be found or did not come up."""
@@ -48,6 +60,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+    os.umask(0o077)  # its AOF files and directory are ours alone
     os.setpgrp()  # a Ctrl-C in the terminal reaches us, and we stop the server in order
 
 
@@ -77,8 +90,7 @@ class EmbeddedRedis:
         return password
 
     def start(self, timeout: float = 15.0) -> EmbeddedRedis:
-        redis_dir = self.data_dir / "redis"
-        redis_dir.mkdir(parents=True, exist_ok=True)
+        redis_dir = private_dir(private_dir(self.data_dir) / "redis")
         self.password = self._password()
         self.port = self.port or free_port()
         args = [
@@ -130,8 +142,55 @@ class EmbeddedRedis:
             process.kill()
             process.wait()
 
+    def died(self) -> int | None:
+        """The exit code if the server process has ended (-1: none running), else None."""
+        return self.process.poll() if self.process is not None else -1
+
     def __enter__(self) -> EmbeddedRedis:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def backoff(deaths_in_window: int, base: float = 0.25, cap: float = 5.0) -> float:
+    """Seconds to wait before the next restart: doubling with each recent death."""
+    return min(cap, base * 2 ** max(0, deaths_in_window - 1))
+
+
+def give_up(deaths: list[float], now: float, max_deaths: int = MAX_DEATHS, window: float = DEATH_WINDOW_S) -> bool:
+    """Pure: has the server died ``max_deaths`` times within the last ``window`` seconds?"""
+    return sum(1 for t in deaths if now - t <= window) >= max_deaths
+
+
+class Supervisor:
+    """Watches an :class:`EmbeddedRedis` from the event loop of ``serve`` and restarts it when it dies."""
+
+    def __init__(self, server: EmbeddedRedis, *, poll: float = 0.2) -> None:
+        self.server = server
+        self.poll = poll
+        self.deaths: list[float] = []
+        self.failed = False
+
+    async def run(self) -> None:
+        """Returns only when it gives up (``failed``); cancel it to stop watching."""
+        while True:
+            await asyncio.sleep(self.poll)
+            code = self.server.died()
+            if code is None:
+                continue
+            now = time.monotonic()
+            self.deaths = [t for t in self.deaths if now - t <= DEATH_WINDOW_S] + [now]
+            if give_up(self.deaths, now):
+                log.critical("embedded valkey-server died %d times within %.0fs (last exit %s): giving up",
+                             len(self.deaths), DEATH_WINDOW_S, code)
+                self.failed = True
+                return
+            pause = backoff(len(self.deaths))
+            log.error("embedded valkey-server exited with %s; restarting in %.2fs", code, pause)
+            await asyncio.sleep(pause)
+            try:
+                await asyncio.to_thread(self.server.start)
+                log.warning("embedded valkey-server restarted on port %s", self.server.port)
+            except EmbeddedRedisError as exc:
+                log.error("embedded valkey-server did not restart: %s", exc)

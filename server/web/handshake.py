@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 SPEC = "server.web.handshake:HandshakeTimeoutProtocol"
-# what the Procfile and `tourpulse serve` give uvicorn (limit_concurrency must leave room for 10,000 phones)
-LIMIT_CONCURRENCY = 20_000
-TIMEOUT_KEEP_ALIVE_S = 5
+# what the Procfile and `tourpulse serve` give uvicorn: limit_concurrency must leave room for 10,000 phones (every
+# open WebSocket counts), and an idle keep-alive HTTP connection is closed after a few seconds
+UVICORN_LIMITS = {"http": SPEC, "limit_concurrency": 20_000, "timeout_keep_alive": 5}
 
 
 class HandshakeTimeoutProtocol(HttpToolsProtocol):
