@@ -185,6 +185,10 @@ class Watcher:
     async def _housekeeping_loop(self) -> None:
         while self._running:
             await asyncio.sleep(30.0)
+            try:
+                await self.trim_reads(time.time())
+            except RedisError as exc:
+                log.warning("notice reads: housekeeping failed: %s", exc)
             for shard in list(self.owned):
                 if not self._running:
                     return
@@ -192,6 +196,13 @@ class Watcher:
                     await self.trim(shard, time.time())
                 except RedisError as exc:
                     log.warning("shard %s: housekeeping failed: %s", shard, exc)
+
+    async def trim_reads(self, now: float) -> None:
+        """The ``notice_read`` confirmations are only counted, never consumed: keep the retention of them.
+        Every watcher may run this; trimming by time is the same step however often it is taken."""
+        floor = int((now - self.settings.storage.retention) * 1000)
+        if floor > 0:
+            await self.redis.xtrim(keys.NOTICE_READS, minid=f"{floor}-0", approximate=False)
 
     async def trim(self, shard: int, now: float) -> None:
         """Trim to the retention, but never past the oldest entry the group has not acked (no XTRIM ACKED)."""

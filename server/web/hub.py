@@ -22,6 +22,9 @@ from server.core.keys import parse_seq
 
 log = logging.getLogger(__name__)
 
+# a catch-up reads this many entries after `since` (all tours together, before filtering) and no more, as
+# docs/protocol.md says: one bounded read per connect, however old `since` is (`?since=0` paged through the whole
+# stream before, 0.45 CPU-seconds a connect)
 CATCH_UP_LIMIT = 1000
 
 
@@ -78,22 +81,17 @@ class NoticeHub:
             except ValueError:
                 return
             conn.last_seq = max(conn.last_seq, start)
-            cursor = f"({start[0]}-{start[1]}"
-            while True:  # page through all it missed: the stream holds every tour's pushes
-                try:
-                    entries = await self.redis.xrange(keys.NOTICES, min=cursor, count=CATCH_UP_LIMIT)
-                except RedisError as exc:
-                    log.warning("notice catch-up failed: %s", exc)
-                    return
-                for raw_seq, fields in entries:
-                    push = json.loads(fields[b"n"])
-                    if push.get("tour_id") in conn.who.tours and addressed_to(push, conn):
-                        seq = raw_seq.decode()
-                        with contextlib.suppress(Exception):
-                            await conn.push_locked(frame_of(push, seq), parse_seq(seq))
-                if len(entries) < CATCH_UP_LIMIT:
-                    return
-                cursor = "(" + entries[-1][0].decode()
+            try:
+                entries = await self.redis.xrange(keys.NOTICES, min=f"({start[0]}-{start[1]}", count=CATCH_UP_LIMIT)
+            except RedisError as exc:
+                log.warning("notice catch-up failed: %s", exc)
+                return
+            for raw_seq, fields in entries:
+                push = json.loads(fields[b"n"])
+                if push.get("tour_id") in conn.who.tours and addressed_to(push, conn):
+                    seq = raw_seq.decode()
+                    with contextlib.suppress(Exception):
+                        await conn.push_locked(frame_of(push, seq), parse_seq(seq))
 
     async def start(self) -> None:
         last = await self.redis.xrevrange(keys.NOTICES, count=1)

@@ -130,3 +130,28 @@ def test_procfile_and_serve_give_uvicorn_the_same_limits() -> None:
     assert int(re.search(r"--limit-concurrency (\d+)", web).group(1)) == UVICORN_LIMITS["limit_concurrency"] >= 20_000
     assert int(re.search(r"--timeout-keep-alive (\d+)", web).group(1)) == UVICORN_LIMITS["timeout_keep_alive"]
     assert f"--http {UVICORN_LIMITS['http']}" in web
+
+
+async def test_a_phone_catch_up_reads_one_bounded_page_of_the_push_stream(app_factory, redis_url) -> None:
+    from server.web.hub import CATCH_UP_LIMIT
+
+    client = aioredis.Redis.from_url(redis_url)
+    try:  # published before the server starts: what the phone gets is its catch-up alone, no live copy
+        first = (await client.xadd(keys.NOTICES, {"n": _push("T1", 0)})).decode()
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(CATCH_UP_LIMIT):
+                pipe.xadd(keys.NOTICES, {"n": _push("T2", n)})
+            await pipe.execute()
+        await client.xadd(keys.NOTICES, {"n": _push("T1", 1)})  # beyond the page: not caught up
+    finally:
+        await client.aclose()
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        auth = {"Authorization": f"Bearer {token('traveller', 't1', tours=('T1',))}"}
+        async with connect(ws_url(base, "/ws/traveller?since=0"), additional_headers=auth) as ws:
+            async with asyncio.timeout(WAIT):
+                got = json.loads(await ws.recv())
+            assert (got["notice_id"], got["seq"]) == ("N0", first)
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    await ws.recv()

@@ -33,3 +33,15 @@ async def test_trim_keeps_the_retention_and_every_unacked_entry(redis_url: str, 
     await watcher.trim(0, time.time())
     kept = [i.decode() for i, _ in await redis_client.xrange(stream)]
     assert kept == recent
+
+
+async def test_notice_reads_are_trimmed_to_the_retention(redis_url: str, redis_client: aioredis.Redis) -> None:
+    now_ms = int(time.time() * 1000)
+    old = [f"{now_ms - (40 - d) * DAY_MS}-0" for d in range(3)]
+    recent = [f"{now_ms - DAY_MS}-0", f"{now_ms}-0"]
+    for entry_id in old + recent:
+        await redis_client.xadd(keys.NOTICE_READS, {"e": b"x"}, id=entry_id)
+    watcher = Watcher(make_settings(redis_url, {"storage": {"retention": "30d", "shards": 1}}), watcher_id="w")
+    watcher.redis = redis_client
+    await watcher.trim_reads(time.time())
+    assert [i.decode() for i, _ in await redis_client.xrange(keys.NOTICE_READS)] == recent
