@@ -46,6 +46,8 @@ TRANSITIONS: dict[tuple[str, str], str | None] = {
 
 # how many of the newest alerts a list that includes resolved ones scans
 LIST_SCAN = 2000
+# alerts a board snapshot renders per call: ~30 µs each, so a call stays well under the 5 ms it may block Valkey
+SNAPSHOT_PAGE = 50
 
 
 def next_status(action: str, status: str) -> str | None:
@@ -259,16 +261,53 @@ class AlertStore:
         return alerts
 
     async def snapshot(self, regions_filter: Callable[[str], bool]) -> tuple[list[dict[str, Any]], str]:
-        """The open and acknowledged alerts of the regions that pass the filter, and the seq of that view."""
+        """The open and acknowledged alerts of the regions that pass the filter, and the seq of that view.
+
+        Read in pages (``alert_page.lua``, at most about ``SNAPSHOT_PAGE`` alerts a call), so that no single call
+        blocks the server for long however many alerts there are. Pages read at different moments are made one
+        view by the changes stream: its last seq is read first, then the pages, then every change after that seq
+        is applied in order (each carries the whole alert after it). Every state a page shows has its change in
+        the stream already, so the result is exactly the view as of the last change applied, which is its seq.
+        """
         while True:
-            known = await self.regions()
-            found = await self._call(
-            "alert_snapshot", keys=[keys.ALERT_CHANGES, keys.ALERT_REGIONS],
-                args=[keys.ALERTS_TAG, *(r for r in known if regions_filter(r))])
-            # a region that appeared between the two reads could hold an alert older than the seq: read again
-            if int(found[1]) == len(known):
-                alerts = sorted((json.loads(raw) for raw in found[2:]), key=lambda a: a["opened_at"])
-                return alerts, as_text(found[0])
+            last = await self.redis.xrevrange(keys.ALERT_CHANGES, count=1)
+            seq = as_text(last[0][0]) if last else "0-0"
+            # read after the seq: a region first seen later has all its alerts in the changes after it
+            regions = [r for r in await self.regions() if regions_filter(r)]
+            by_id: dict[str, dict[str, Any]] = {}
+            for region in regions:
+                cursor = "0"
+                while True:
+                    found = await self._call("alert_page", keys=[keys.alert_active(region)],
+                                             args=[keys.ALERTS_TAG, cursor, SNAPSHOT_PAGE])
+                    cursor = as_text(found[0])
+                    for raw in found[1:]:
+                        alert = json.loads(raw)
+                        by_id[alert["alert_id"]] = alert
+                    if cursor == "0":
+                        break
+            seq = await self._replay(by_id, seq, regions_filter)
+            if seq is not None:
+                return sorted(by_id.values(), key=lambda a: a["opened_at"]), seq
+            # the changes after our seq were trimmed meanwhile (a storm of changes): read again
+
+    async def _replay(self, by_id: dict[str, dict[str, Any]], seq: str,
+                      regions_filter: Callable[[str], bool]) -> str | None:
+        """Apply the changes after ``seq`` to a snapshot; its new seq, or None if some are no longer kept."""
+        while True:
+            changes = await self.changes_after(seq, SNAPSHOT_PAGE * 4)
+            if changes is None:
+                return None
+            for change_seq, alert in changes:
+                seq = change_seq
+                if not regions_filter(alert.get("region", "")):
+                    continue
+                if alert.get("status") in ACTIVE:
+                    by_id[alert["alert_id"]] = alert
+                else:
+                    by_id.pop(alert["alert_id"], None)
+            if len(changes) < SNAPSHOT_PAGE * 4:
+                return seq
 
     async def changes_after(self, seq: str, limit: int) -> list[tuple[str, dict[str, Any]]] | None:
         """Up to ``limit`` changes after ``seq``, oldest first; None when some of them are no longer kept (or

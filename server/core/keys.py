@@ -148,6 +148,12 @@ def alert_dedup(dedup_key: str) -> str:
     return f"{ALERTS_TAG}:dedup:{dedup_key}"
 
 
+def alert_active(region: str) -> str:
+    """Set of a region's open and acknowledged alert ids: ``alert_lib.lua`` builds it from the prefix, and a
+    board's paged snapshot names it (``alert_page.lua`` pages it with SSCAN)."""
+    return f"{ALERTS_TAG}:active:{region}"
+
+
 ALERT_REGIONS = f"{ALERTS_TAG}:regions"
 ALERT_ALL = f"{ALERTS_TAG}:all"
 
