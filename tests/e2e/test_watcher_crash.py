@@ -156,6 +156,30 @@ async def test_poison_entries_go_to_dead_letters_and_the_group_moves_on(app_fact
     assert kinds == {"score_below_threshold": 1, "urgent_complaint": 1}
 
 
+async def test_an_event_whose_tour_id_is_a_list_is_dead_lettered_at_once_with_its_error(
+        app_factory, redis_url, redis_client) -> None:
+    settings = make_settings(redis_url, {**FAST, "watcher": {**FAST["watcher"], "max_deliveries": 1000}})
+    stream = keys.events(keys.shard_of("T1", 16))
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        poison = {"type": "rating", "tour_id": ["T1", "T2"], "traveller": "tx", "day": "2026-01-01", "score": 1,
+                  "at": 0.0, "received_at": 0.0, "sender": "traveller:tx", "msg_id": "bad"}
+        await redis_client.xadd(stream, {"e": msgpack.packb(poison)})
+        await send_bad_day(base)  # the shard's good events behind it
+        watcher = Watcher(settings, watcher_id="w1")
+        await watcher.start()
+        try:
+            await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
+            dead = await redis_client.xrange(keys.dead_letters(keys.shard_of("T1", 16)))
+        finally:
+            await watcher.stop()
+    # with max_deliveries at 1000, only "at once" can have moved it: its own error, not a delivery count
+    assert len(dead) == 1
+    assert "tour_id is a list" in dead[0][1][b"error"].decode()
+    kinds = Counter(a["kind"] for a in await active_alerts(redis_client))
+    assert kinds == {"score_below_threshold": 1, "urgent_complaint": 1}
+
+
 async def test_two_watchers_share_the_shards_and_each_alert_opens_once(app_factory, redis_url,
                                                                        redis_client) -> None:
     settings = make_settings(redis_url, FAST)
