@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -82,14 +83,18 @@ class ServerProc:
     """``python -m bench.serve`` in its own process; ``psutil`` watches its CPU and memory."""
 
     def __init__(self, ctx: Ctx, app: str, *, doc: dict[str, Any] | None = None, run_watcher: bool = False,
-                 backlog: int = 2048) -> None:
+                 backlog: int = 2048, log: Path | None = None) -> None:
         self.app = app
         self.port = 0 if app == "watcher" else free_port()
         spec = {"app": app, "port": self.port, "redis_url": ctx.redis_url, "secret": SECRET,
                 "doc": doc if doc is not None else settings_doc(), "run_watcher": run_watcher, "backlog": backlog}
+        # `log`: the server's stderr goes there (a scenario that reads the server's log), else to ours
+        stderr = open(log, "wb") if log is not None else None  # noqa: SIM115 - the child holds it; closed below
         self.popen = subprocess.Popen(  # noqa: S603 - our own module with our own arguments
             [sys.executable, "-m", "bench.serve", json.dumps(spec)], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
+            stderr=stderr, preexec_fn=_die_with_parent)
+        if stderr is not None:
+            stderr.close()
         self.ps = psutil.Process(self.popen.pid)
         ctx.procs.append(self)
 

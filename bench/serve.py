@@ -2,9 +2,9 @@
 
 The JSON argument: ``{"app": "tourpulse" | "bare" | "watcher", "port": int, "redis_url": str, "secret": str,
 "doc": {settings sections}, "run_watcher": bool}``. Web apps run under uvicorn as production runs them
-(uvloop, httptools, ``websockets-sansio``, no permessage-deflate, 64 KiB frames, no access log); ``watcher`` runs
-one :class:`alerts.watcher.Watcher` alone. The process prints ``READY`` on stdout once it serves, and stops
-cleanly on SIGTERM.
+(uvloop, the Procfile's protocols and limits: httptools and ``websockets-sansio`` hardened, no
+permessage-deflate, 64 KiB frames, no access log); ``watcher`` runs one :class:`alerts.watcher.Watcher` alone.
+The process prints ``READY`` on stdout once it serves, and stops cleanly on SIGTERM.
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ async def serve_web(spec: dict[str, Any]) -> None:
         from server.app import create_app
 
         app = create_app(build_settings(spec), run_watcher=bool(spec.get("run_watcher")))
-    config = uvicorn.Config(app, host="127.0.0.1", port=int(spec["port"]), loop="uvloop", http="httptools",
-                            ws="websockets-sansio", ws_per_message_deflate=False, ws_max_size=65536,
+    from server.web.protocols import UVICORN_LIMITS
+
+    # the Procfile's uvicorn: its protocols (handshake timeout, UTF-8 check) and limits (§13)
+    config = uvicorn.Config(app, host="127.0.0.1", port=int(spec["port"]), loop="uvloop", **UVICORN_LIMITS,
+                            ws_per_message_deflate=False, ws_max_size=65536,
                             lifespan="on", access_log=False, log_level="warning", timeout_graceful_shutdown=2,
                             backlog=int(spec.get("backlog", 2048)))
     server = uvicorn.Server(config)

@@ -32,9 +32,9 @@ from server.web import board
 from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
-from server.web.handshake import configure as configure_handshake
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
+from server.web.protocols import configure as configure_handshake
 from server.web.sessions import Sessions
 
 

@@ -62,13 +62,13 @@ async def _serve(settings: Settings, host: str, port: int, embedded: Any = None)
     from server.core.access_log import install_redaction
     from server.core.ratelog import install_rate_limit
     from server.db.embedded import Supervisor
-    from server.web import handshake
+    from server.web import protocols
 
     app = create_app(settings, run_watcher=True)
     # the same uvicorn limits as the Procfile's web process (§13)
-    config = uvicorn.Config(app, host=host, port=port, ws="websockets-sansio", ws_per_message_deflate=False,
+    config = uvicorn.Config(app, host=host, port=port, ws_per_message_deflate=False,
                             ws_max_size=settings.limits.max_frame_bytes, log_level="info", lifespan="on",
-                            **handshake.UVICORN_LIMITS)
+                            **protocols.UVICORN_LIMITS)
     install_redaction()  # after Config: it (re)configures uvicorn's loggers
     install_rate_limit()  # while storage is down, every retry loop would log each attempt
     server = uvicorn.Server(config)

@@ -26,7 +26,8 @@ from server.web import board
 from server.web.api import alerts as alerts_api
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
-from server.web.handshake import SPEC as HTTP_PROTOCOL
+from server.web.protocols import SPEC as HTTP_PROTOCOL
+from server.web.protocols import WS_SPEC as WS_PROTOCOL
 
 STARTUP_TIMEOUT = 10.0
 
@@ -37,7 +38,7 @@ async def running_server(app: ASGIApp) -> AsyncIterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="on", http=HTTP_PROTOCOL, ws="websockets-sansio",
+    config = uvicorn.Config(app, lifespan="on", http=HTTP_PROTOCOL, ws=WS_PROTOCOL,
                             ws_per_message_deflate=False, log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from server.core import keys
-from server.web.handshake import UVICORN_LIMITS
+from server.web.protocols import UVICORN_LIMITS
 from tests.conftest import register_tour, token
 from tests.e2e.test_ingest_ws import ask, phone, rating, ws_url
 
@@ -129,7 +129,7 @@ def test_procfile_and_serve_give_uvicorn_the_same_limits() -> None:
     web = next(line for line in procfile.splitlines() if line.startswith("web:"))
     assert int(re.search(r"--limit-concurrency (\d+)", web).group(1)) == UVICORN_LIMITS["limit_concurrency"] >= 20_000
     assert int(re.search(r"--timeout-keep-alive (\d+)", web).group(1)) == UVICORN_LIMITS["timeout_keep_alive"]
-    assert f"--http {UVICORN_LIMITS['http']}" in web
+    assert f"--http {UVICORN_LIMITS['http']}" in web and f"--ws {UVICORN_LIMITS['ws']}" in web
 
 
 async def test_a_phone_catch_up_reads_one_bounded_page_of_the_push_stream(app_factory, redis_url) -> None:
@@ -155,3 +155,45 @@ async def test_a_phone_catch_up_reads_one_bounded_page_of_the_push_stream(app_fa
             with pytest.raises(TimeoutError):
                 async with asyncio.timeout(0.5):
                     await ws.recv()
+
+
+@pytest.mark.parametrize("where", ["query", "header"])
+async def test_a_10_kb_token_is_refused_at_once_with_403(app_factory, where) -> None:
+    from websockets.exceptions import InvalidStatus
+
+    huge = "v1." + "a" * 10_000 + ".sig"
+    async with app_factory() as (base, _app):
+        url = ws_url(base, f"/ws/traveller?token={huge}" if where == "query" else "/ws/traveller")
+        headers = {"Authorization": f"Bearer {huge}"} if where == "header" else {}
+        with pytest.raises(InvalidStatus) as refused:  # before: no answer at all until the client gave up
+            await connect(url, additional_headers=headers, open_timeout=WAIT)
+        assert refused.value.response.status_code == 403
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_with_1007_and_no_traceback(app_factory) -> None:
+    import logging
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep(level=logging.DEBUG)
+    logging.getLogger("uvicorn.error").addHandler(keep)
+    try:
+        async with app_factory() as (base, _app):
+            await register_tour(base, "T1")
+            ws = await phone(base, "traveller", "t1")
+            ws.protocol.send_text(b'{"type": "rating", "id": "\xff\xfe"}')  # the client library would never
+            ws.transport.write(b"".join(ws.protocol.data_to_send()))
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(WAIT):
+                    await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+            other = await phone(base, "traveller", "t2")  # the server goes on
+            assert (await ask(other, rating("ok"), False))["type"] == "ack"
+            await other.close()
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(keep)
+    assert not [r for r in records if r.exc_info], [r.getMessage() for r in records]
