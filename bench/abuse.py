@@ -1,8 +1,9 @@
 """abuse: what attackers with valid tokens cost everyone else (contract §13).
 
 - **Stalled phones.** 1,000 normal phones send ratings at 1,000 msgs/s (open loop, one load process) for the whole
-  run (full: 60 s; quick: 18 s; after a warm-up of one window), in six windows that take turns: without attackers, then with 20 phones that never
-  read while their tour gets pushes (they reconnect whenever the server closes them), three of each.
+  run (full: 60 s; quick: 18 s; after a warm-up of one window), in six windows that take turns: without attackers,
+  then with 20 phones that never read while their tour gets pushes (they reconnect whenever the server closes
+  them), three of each.
   ``ack_p99_ratio`` is the median p99 ack latency of the normal phones in the attacked windows over the median of
   the quiet ones (< 2); ``rss_growth_mb`` is the server's peak RSS over its RSS once all normal phones were
   connected (< 50).
