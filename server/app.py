@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -31,6 +32,7 @@ from server.storage.tours import TourRegistry
 from server.web import board
 from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
+from server.web.body_limit import BodyLimit
 from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
@@ -123,7 +125,9 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *tours.routes,
         *notices.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
+    # every HTTP body is bounded before any handler reads it (413 beyond [limits] max_body)
+    middleware = [Middleware(BodyLimit, max_body=settings.limits.max_body)]
+    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS, middleware=middleware)
 
 
 def __getattr__(name: str) -> Any:
