@@ -103,7 +103,9 @@ class Frames:
                 return bytes(cut), True
             return bytes(cut).decode("utf-8", "replace").encode(), False
         if roll < 0.2 and data:
-            return data[: rng.randrange(len(data))], binary
+            cut = data[: rng.randrange(len(data))]
+            # a text frame must stay UTF-8 (one that is not is closed with 1007, by design: tested elsewhere)
+            return (cut, True) if binary else (cut.decode("utf-8", "ignore").encode(), False)
         return data, binary
 
 
@@ -124,6 +126,7 @@ class Sender:
         self.conn: wsclient.WSConn | None = None
         self.sent = 0
         self.acked = 0
+        self.last = b""
 
     def next(self) -> None:
         if self.left == 0:
@@ -132,6 +135,7 @@ class Sender:
             return
         assert self.conn is not None
         payload, self.binary = self.frames.frame()
+        self.last = payload
         self.left -= 1
         self.sent += 1
         self.conn._write(0x82 if self.binary else 0x81, payload)
@@ -170,7 +174,8 @@ async def run_senders(port: int, tours: list[str], days: list[str], frames: int,
             done, _ = await asyncio.wait({sender.done, closed}, timeout=ANSWER_TIMEOUT,
                                          return_when=asyncio.FIRST_COMPLETED)
             if closed in done and not sender.done.done():
-                failures.append(f"connection closed by the server after {sender.sent} frames")
+                failures.append(f"connection closed by the server ({sender.conn.close_code}) after {sender.sent} "
+                                f"frames, the last {sender.last[:300]!r}")
                 return
             if not done and sender.sent == before:
                 failures.append(f"no answer within {ANSWER_TIMEOUT}s after {sender.sent} frames")

@@ -1,5 +1,5 @@
 """``python -m bench.report [results.json]``: the figures of a run as the Markdown table of docs/performance.md,
-each target of issue 7 beside its figure, met or not.
+each target of issues 7 and 19 beside its figure, met or not.
 """
 
 from __future__ import annotations
@@ -22,6 +22,13 @@ TARGETS: dict[str, tuple[str, Callable[[Any, dict[str, Any]], bool | None]]] = {
     "connections.rss_per_conn_kib": ("< 40 at 10,000", lambda v, d: _at_scale(d) and v < 40),
     "connections.storm_lost": ("0 of 10,000 phones", lambda v, d: _at_scale(d) and v == 0),
     "connections.storm_doubled": ("0 of 10,000 phones", lambda v, d: _at_scale(d) and v == 0),
+    # issue 19
+    "abuse.ack_p99_ratio": ("< 2", lambda v, d: v < 2),
+    "abuse.rss_growth_mb": ("< 50", lambda v, d: v < 50),
+    "abuse.open_per_sender": ("<= connections_per_sender (5)", lambda v, d: v <= 5),
+    "abuse.churn_rss_mb": ("< 5", lambda v, d: v < 5),
+    "fuzz.frames": ("100,000", lambda v, d: True if v >= 100_000 else None),
+    "fuzz.failures": ("0", lambda v, d: v == 0),
 }
 
 

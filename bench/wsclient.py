@@ -25,7 +25,7 @@ class HandshakeFailed(ConnectionError):
 
 
 class WSConn(asyncio.Protocol):
-    __slots__ = ("transport", "buf", "handshake", "closed", "on_message", "is_open", "tag")
+    __slots__ = ("transport", "buf", "handshake", "closed", "on_message", "is_open", "tag", "close_code")
 
     def __init__(self, on_message: OnMessage | None = None, tag: Any = None) -> None:
         loop = asyncio.get_running_loop()
@@ -36,6 +36,7 @@ class WSConn(asyncio.Protocol):
         self.on_message = on_message
         self.is_open = False
         self.tag = tag  # whatever the caller keeps per connection
+        self.close_code: int | None = None  # the code of the server's close frame, if it sent one
 
     # --- asyncio.Protocol -----------------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -96,6 +97,7 @@ class WSConn(asyncio.Protocol):
             elif opcode == 9:
                 self._write(0x8A, payload)  # pong
             elif opcode == 8:
+                self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
                 self._write(0x88, payload[:2])
                 if self.transport is not None:
                     self.transport.close()
