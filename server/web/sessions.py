@@ -17,7 +17,6 @@ import heapq
 import itertools
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -34,7 +33,7 @@ CLOSE_POLICY = 1008
 Closer = Callable[[int], Awaitable[None]]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)  # one per open connection: slots keep it small
 class Tracked:
     claims: Claims
     close: Closer
@@ -47,7 +46,9 @@ class Sessions:
     def __init__(self, revocations: Revocations, connections_per_sender: int) -> None:
         self.revocations = revocations
         self.cap = connections_per_sender
-        self.by_sender: dict[str, OrderedDict[int, Tracked]] = {}
+        # insertion-ordered: the first entry is a sender's oldest connection (a plain dict is far smaller than an
+        # OrderedDict, and most senders have one connection)
+        self.by_sender: dict[str, dict[int, Tracked]] = {}
         self.open_: dict[int, Tracked] = {}
         self._expiries: list[tuple[float, int]] = []
         self._ids = itertools.count(1)
@@ -61,10 +62,10 @@ class Sessions:
         self.open_[entry.id] = entry
         heapq.heappush(self._expiries, (claims.exp, entry.id))
         if capped:
-            mine = self.by_sender.setdefault(f"{claims.role}:{claims.sub}", OrderedDict())
+            mine = self.by_sender.setdefault(f"{claims.role}:{claims.sub}", {})
             mine[entry.id] = entry
             while len(mine) > self.cap:
-                _id, oldest = mine.popitem(last=False)
+                oldest = mine.pop(next(iter(mine)))
                 self.evicted += 1
                 self.close(oldest, CLOSE_POLICY)
         return entry
