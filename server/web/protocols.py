@@ -19,6 +19,8 @@ settings once, when the app is created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -29,6 +31,7 @@ SPEC = "server.web.protocols:HandshakeTimeoutProtocol"
 WS_SPEC = "server.web.protocols:WebSocketProtocol"
 # what the Procfile and `tourpulse serve` give uvicorn: limit_concurrency must leave room for 10,000 phones (every
 # open WebSocket counts), and an idle keep-alive HTTP connection is closed after a few seconds
+SEND_BUFFER = 64 * 1024  # bytes asked of the kernel for each WebSocket's send buffer (Linux doubles it)
 UVICORN_LIMITS = {"http": SPEC, "ws": WS_SPEC, "limit_concurrency": 20_000, "timeout_keep_alive": 5}
 
 
@@ -84,7 +87,18 @@ class HandshakeTimeoutProtocol(HttpToolsProtocol):
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's ``websockets-sansio`` protocol, but a text frame that is not UTF-8 closes the connection with 1007
-    and one log line, where uvicorn logged a traceback for each (anyone could fill the log with them)."""
+    and one log line, where uvicorn logged a traceback for each (anyone could fill the log with them); and the
+    kernel's send buffer of a WebSocket is fixed at :data:`SEND_BUFFER`. Linux grows it up to 4 MB for a peer that
+    does not read: 20 such phones held 80 MB of kernel memory before the server even noticed (its own queue,
+    ``[limits] send_queue``, starts counting only once the kernel's is full). Phones' frames are small; a board's
+    big snapshot just takes more writes."""
+
+    def connection_made(self, transport: Any) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
 
     def send_receive_event_to_app(self) -> None:
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
