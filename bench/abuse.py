@@ -38,6 +38,7 @@ ATTACKERS = 20
 ATTACK_TOUR = "ATTACK"
 PUSH_RATE = 100  # pushes a second to the attackers' tour, each ~2 KB
 WINDOWS = 6  # quiet, attacked, quiet, attacked, quiet, attacked
+REDIAL_S = 5.0  # an attacker opens a fresh connection this often (the old one left to the server to close)
 MIB = 1024 * 1024
 
 
@@ -101,30 +102,36 @@ class Stalled(asyncio.Protocol):
 
 
 async def stalled_phone(port: int, sub: str, until: float, closed: list[int]) -> None:
-    """One attacker: connect, never read, and connect again each time the server drops it, until ``until``."""
+    """One attacker: connect and never read; open another connection every ``REDIAL_S`` (it never reads, so it
+    never sees the server close the last one either), all left open until ``until``, then dropped. The server's
+    own count of what it closed is ``send_queue_closed`` in the results."""
     loop = asyncio.get_running_loop()
     tok = token("traveller", sub, tours=(ATTACK_TOUR,))
-    while time.monotonic() < until:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        try:
-            await loop.sock_connect(sock, ("127.0.0.1", port))
-            transport, proto = await loop.create_connection(Stalled, sock=sock)
-        except OSError:
-            sock.close()
-            await asyncio.sleep(0.1)
-            continue
-        transport.write((f"GET /ws/traveller HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                         f"Connection: Upgrade\r\nSec-WebSocket-Key: c3RhbGxlZC1waG9uZS0xMjM=\r\n"
-                         f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {tok}\r\n\r\n").encode())
-        try:
-            left = max(0.0, until - time.monotonic())
-            await asyncio.wait_for(asyncio.shield(proto.lost), left)
-            closed[0] += 1  # the server dropped it: come back at once
-        except TimeoutError:
-            pass
-        finally:
+    opened: list[asyncio.Transport] = []
+    try:
+        while time.monotonic() < until:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, ("127.0.0.1", port))
+                transport, proto = await loop.create_connection(Stalled, sock=sock)
+            except OSError:
+                sock.close()
+                await asyncio.sleep(0.1)
+                continue
+            opened.append(transport)
+            transport.write((f"GET /ws/traveller HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                             f"Connection: Upgrade\r\nSec-WebSocket-Key: c3RhbGxlZC1waG9uZS0xNg==\r\n"
+                             f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {tok}\r\n\r\n").encode())
+            try:
+                accepted = await asyncio.wait_for(asyncio.shield(proto.open), 10.0)
+            except TimeoutError:
+                accepted = False
+            closed[0 if accepted else 1] += 1
+            await asyncio.sleep(min(REDIAL_S if accepted else 0.1, max(0.0, until - time.monotonic())))
+    finally:
+        for transport in opened:
             transport.abort()
 
 
@@ -170,7 +177,8 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
         load.send(("go", t_load, t_go, t_end))
         peak = [rss0]
         sampling = asyncio.create_task(rss_sampler(server, t_end, peak))
-        closed = [0]
+        closed = [0, 0]  # connections opened, refused
+        closed_before = _send_queue_closed(server.port)
         pushed = 0
         for w in range(WINDOWS):
             start = t_go + w * window
@@ -182,6 +190,7 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
                 pushed += outcome[0]
         await sampling
         result = (await load.recv(WINDOWS * window + 60))[1]
+        send_queue_closed = _send_queue_closed(server.port) - closed_before
     finally:
         load.stop()
     by_window: list[list[float]] = [[] for _ in range(WINDOWS)]
@@ -197,7 +206,19 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
             "rss_growth_mb": round((peak[0] - rss0) / MIB, 1),
             "window_p99_ms": [ms(p) for p in p99], "window_s": window, "normal_errors": result["errors"],
             "normal_acked": len(result["samples"]), "normal_sent": result["sent"],
-            "attacker_reconnects": closed[0], "pushes": pushed}
+            "attacker_connections": closed[0], "attacker_refused": closed[1], "send_queue_closed": send_queue_closed,
+            "pushes": pushed}
+
+
+def _send_queue_closed(port: int) -> int:
+    """The server's count of phones it closed (1013) for not reading their pushes."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:  # noqa: S310 - loopback
+        for line in resp.read().decode().splitlines():
+            if line.startswith("tourpulse_phone_send_queue_closed_total"):
+                return int(float(line.split()[-1]))
+    return 0
 
 
 # --- one token, many sockets ---------------------------------------------------------------------------------
