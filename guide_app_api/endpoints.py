@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -117,7 +118,7 @@ class PhoneBackend(Protocol):
 class PhoneConnection:
     """One connected phone, as the push channel sees it."""
 
-    __slots__ = ("websocket", "who", "sender", "binary", "last_seq", "lock", "catch_up", "pending", "ticket")
+    __slots__ = ("websocket", "who", "sender", "binary", "last_seq", "lock", "catch_up", "outbox", "pusher", "ticket")
 
     def __init__(self, websocket: WebSocket, who: Principal) -> None:
         self.websocket = websocket
@@ -127,7 +128,10 @@ class PhoneConnection:
         self.last_seq = (0, 0)  # the newest push delivered, so a catch-up and the live feed never repeat one
         self.lock = asyncio.Lock()
         self.catch_up: asyncio.Task[None] | None = None
-        self.pending = 0  # pushes handed to this phone and not yet written (bounded by [limits] send_queue)
+        # pushes handed to this phone and not yet written (bounded by [limits] send_queue), and the one task that
+        # writes them while there are any
+        self.outbox: deque[tuple[dict[str, Any], tuple[int, int]]] = deque()
+        self.pusher: asyncio.Task[None] | None = None
         self.ticket: Any = None  # the backend's handle on this connection (cap, revocation, expiry)
 
     async def send(self, obj: dict[str, Any], binary: bool | None = None) -> None:

@@ -73,6 +73,9 @@ class NoticeHub:
                     del self.by_tour[tour_id]
         if conn.catch_up is not None:
             conn.catch_up.cancel()
+        conn.outbox.clear()  # what it did not get it gets on resuming
+        if conn.pusher is not None:
+            conn.pusher.cancel()
 
     async def _catch_up(self, conn: PhoneConnection, since: str) -> None:
         async with conn.lock:
@@ -125,19 +128,28 @@ class NoticeHub:
         key = parse_seq(seq)
         for conn in list(conns):
             if addressed_to(push, conn):
-                if conn.pending >= self.send_queue:
+                if len(conn.outbox) >= self.send_queue:
                     self.overflow(conn)  # it stopped reading: holding more for it would grow without bound
                     continue
                 self.delivered += 1
-                conn.pending += 1
-                task = asyncio.create_task(self._push(conn, frame, key))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+                conn.outbox.append((frame, key))  # the frame itself is shared by every phone it goes to
+                if conn.pusher is None:
+                    conn.pusher = task = asyncio.create_task(self._drain(conn))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
 
     @staticmethod
-    async def _push(conn: PhoneConnection, frame: dict[str, Any], key: tuple[int, int]) -> None:
+    async def _drain(conn: PhoneConnection) -> None:
+        """Write a phone's waiting pushes in order: one task per phone with pushes waiting, not one per push."""
         try:
-            with contextlib.suppress(Exception):  # a phone that went away just misses the live copy; it resumes
-                await conn.push(frame, key)
+            while conn.outbox:
+                frame, key = conn.outbox[0]
+                try:
+                    await conn.push(frame, key)
+                except Exception:  # noqa: BLE001 - a phone that went away misses the live copies; it resumes
+                    conn.outbox.clear()
+                    return
+                if conn.outbox:
+                    conn.outbox.popleft()
         finally:
-            conn.pending -= 1
+            conn.pusher = None
