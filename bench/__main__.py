@@ -28,7 +28,7 @@ DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer connections, shorter runs (under 90 s)")
+    parser.add_argument("--quick", action="store_true", help="fewer connections, shorter runs (about 2 minutes)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"where to write (default {DEFAULT_JSON})")
     parser.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # --quick, shorter: for tests
     parser.add_argument("--only", default="", help="comma-separated scenarios: " + ", ".join(SCENARIOS))
