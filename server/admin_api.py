@@ -52,6 +52,8 @@ async def create_token(request: Request) -> Response:
         return error(400, "invalid", str(exc), "ttl")
     if ttl <= 0:
         return error(400, "invalid", "ttl must be positive", "ttl")
+    if ttl > request.app.state.settings.limits.max_token_ttl:
+        return error(400, "invalid", "ttl is longer than max_token_ttl", "ttl")
     secret = request.app.state.settings.secret
     token = issue(secret, role=role, sub=sub, tours=tours, regions=regions, ttl=ttl, now=time.time())
     del claims

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket
 from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from guide_app_api.endpoints import phone_endpoint
-from server import admin_api, alerts_api, board, incidents, pool_api, reports
+from server import admin_api, alerts_api, app_page, board, guide_api, incidents, join_api, pool_api, reports
 from server.access_log import install_redaction
 from server.board import ChangeHub
 from server.gctune import tune_gc
@@ -147,6 +147,9 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *incidents.routes,
         *reports.routes,
         *admin_api.routes,
+        *join_api.routes,
+        *guide_api.routes,
+        *app_page.routes(),
     ]
     handlers = {HTTPException: http_error, RedisError: storage_error, ConnectionError: storage_error}
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)
