@@ -93,6 +93,9 @@ async def main() -> None:
                         await page.click('[data-tp="aspect-guide-5"]')
                     else:
                         await page.wait_for_selector('[data-tp="today-score"]:not(:text("—"))')
+                        await page.click(".qr-actions .btn")
+                        await page.wait_for_selector('[data-tp="join-qr"]')
+                    await page.evaluate("window.scrollTo(0, 0)")
                     await page.screenshot(path=str(OUT / f"app-{role}-{lang}.png"), full_page=True)
                     await context.close()
             await browser.close()

@@ -38,7 +38,7 @@ export class GuideScreen {
       this.inbox.view("guide.notices"),
       el("section", { cls: "card", "aria-labelledby": "qr-h" }, [
         el("h2", { id: "qr-h", text: t("guide.join") }),
-        el("div", { cls: "row" }, [
+        el("div", { cls: "row qr-actions" }, [
           el("button", { type: "button", cls: "btn", text: t("guide.join.show"), onclick: () => this.loadQr("GET") }),
           el("button", { type: "button", cls: "btn", text: t("guide.join.new"), onclick: () => {
             if (confirm(t("guide.join.confirm"))) this.loadQr("POST");
@@ -157,6 +157,7 @@ export class GuideScreen {
     const cards = this.cards();
     if (!cards.length) this.incidentBox.append(el("p", { cls: "muted", text: t("guide.none") }));
     for (const card of cards) this.incidentBox.append(this.card(card));
+    this.tick(); // the new cards' clocks show at once, not a second later
   }
 
   card(c) {
@@ -179,7 +180,7 @@ export class GuideScreen {
     } else if (c.kind === "attraction_closed") {
       node.append(el("p", { cls: "ok", text: t("guide.alts.done") }));
     }
-    const note = el("input", { type: "text", maxlength: 2000, "aria-label": t("guide.note") });
+    const note = el("input", { type: "text", maxlength: 2000, "aria-label": t("guide.note"), placeholder: t("guide.note") });
     node.append(el("div", { cls: "row" }, [note,
       el("button", { type: "button", cls: "btn", text: t("guide.note.send"), onclick: () => {
         if (note.value.trim()) { this.update(c, { note: note.value.trim() }); note.value = ""; }
