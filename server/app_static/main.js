@@ -11,6 +11,7 @@ import { GuideScreen } from "./guide.js";
 const root = document.getElementById("screen");
 let screen = null;
 let link = null;
+const REFRESH_CHECK_MS = 3600000;
 
 function header() {
   document.getElementById("outbox-label").textContent = t("outbox");
@@ -107,12 +108,12 @@ function start() {
   screen.render(root);
   document.body.dataset.ready = "true";
   link.start();
-  if (navigator.onLine) {
-    if (claims.role === "traveller") tourInfo(token, tourId);
-    refreshIfDue(token, claims).then((fresh) => {
-      if (fresh !== token) { token = fresh; link.token = fresh; screen.token = fresh; }
-    });
-  }
+  if (navigator.onLine && claims.role === "traveller") tourInfo(token, tourId);
+  const refresh = () => refreshIfDue(token, decode(token)).then((fresh) => {
+    if (fresh !== token) { token = fresh; link.token = fresh; screen.token = fresh; }
+  });
+  refresh();
+  setInterval(refresh, REFRESH_CHECK_MS); // an app left open for days keeps a live token
 }
 
 start();

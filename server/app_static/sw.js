@@ -16,12 +16,15 @@ self.addEventListener("activate", (event) => {
     .then(() => self.clients.claim()));
 });
 
+let opened = null; // the shell's cache, opened once per worker life (caches.match would search every cache)
+function shell() { return opened || (opened = caches.open(CACHE)); }
+
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== location.origin) return;
-  const shell = url.pathname === "/app" || url.pathname.startsWith("/app/static/");
-  if (!shell) return;
+  const isShell = url.pathname === "/app" || url.pathname.startsWith("/app/static/");
+  if (!isShell) return;
   // cache first: on a mountain road the network may take tens of seconds to fail
-  const key = url.pathname === "/app" ? "/app" : event.request;
-  event.respondWith(caches.match(key, { ignoreSearch: true }).then((hit) => hit || fetch(event.request)));
+  const key = url.pathname === "/app" ? "/app" : url.pathname;
+  event.respondWith(shell().then((cache) => cache.match(key)).then((hit) => hit || fetch(event.request)));
 });
