@@ -109,6 +109,7 @@ async def rate(page: Page, score: int, comment: str = "") -> None:
     if comment:
         await page.fill('[data-tp="comment"]', comment)
     await page.click('[data-tp="send-rating"]')
+    await expect(page.locator(".mine")).to_contain_text(f"{score} ★")  # taken into the outbox
 
 
 async def test_a_traveller_rates_and_the_board_shows_the_alert(phones, app_factory) -> None:
@@ -179,6 +180,8 @@ async def test_a_guide_reports_a_closed_attraction_and_posts_three_alternatives(
         for n, plan in enumerate(["Black Pine Lake", "Naigu Stone Forest", "Yi village lunch"], start=1):
             await page.fill(f'[data-tp="alternative-{n}"]', plan)
         await page.click('[data-tp="send-alternatives"]')
+        await expect(page.locator('[data-tp="send-alternatives"]')).to_have_count(0)  # taken: the card says so
+        await expect(page.locator('[data-tp="error"]')).to_be_hidden()
         await expect(page.locator('[data-tp="outbox"]')).to_have_text("0")
 
         async def offered() -> Any:
@@ -187,7 +190,6 @@ async def test_a_guide_reports_a_closed_attraction_and_posts_three_alternatives(
 
         incidents = await until(offered)
         assert incidents[0]["kind"] == "attraction_closed" and incidents[0]["deadline"] is None
-        await expect(page.locator('[data-tp="send-alternatives"]')).to_have_count(0)
 
 
 async def test_a_notice_pushed_from_the_api_appears_and_is_marked_read(phones, app_factory) -> None:

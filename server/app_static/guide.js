@@ -45,6 +45,7 @@ export class GuideScreen {
           } })]),
         this.qrBox]),
     );
+    this.drawn = null; // a new, empty incident box: draw it whatever was drawn before
     this.renderToday();
     this.renderIncidents();
     this.renderQr();
@@ -153,8 +154,12 @@ export class GuideScreen {
   }
 
   renderIncidents() {
-    clear(this.incidentBox);
     const cards = this.cards();
+    // redraw only on a change: a redraw mid-typing would drop the keyboard's focus
+    const signature = JSON.stringify(cards);
+    if (signature === this.drawn && this.incidentBox.isConnected) return;
+    this.drawn = signature;
+    clear(this.incidentBox);
     if (!cards.length) this.incidentBox.append(el("p", { cls: "muted", text: t("guide.none") }));
     for (const card of cards) this.incidentBox.append(this.card(card));
     this.tick(); // the new cards' clocks show at once, not a second later
@@ -169,8 +174,8 @@ export class GuideScreen {
       el("p", { cls: "muted", text: c.incident_id ? t(`status.${(c.server && c.server.status) || "open"}`) : t("guide.pending") }),
     ]);
     if (needsAlts) {
-      const inputs = [1, 2, 3].map((n) => el("input", { type: "text", "data-tp": `alternative-${n}`, maxlength: 200,
-                                                        id: `alt-${c.msg_id || c.incident_id}-${n}`, "aria-label": t("guide.alt", { n }) }));
+      const inputs = [1, 2, 3].map((n) => this.draft(el("input", { type: "text", "data-tp": `alternative-${n}`, maxlength: 200,
+                                                        id: `alt-${c.msg_id || c.incident_id}-${n}`, "aria-label": t("guide.alt", { n }) })));
       node.append(
         el("h4", { text: t("guide.alts") }),
         deadline ? el("p", { cls: "clock big-clock", "data-deadline": deadline, "data-countdown": "alternatives" }) : null,
@@ -180,13 +185,22 @@ export class GuideScreen {
     } else if (c.kind === "attraction_closed") {
       node.append(el("p", { cls: "ok", text: t("guide.alts.done") }));
     }
-    const note = el("input", { type: "text", maxlength: 2000, "aria-label": t("guide.note"), placeholder: t("guide.note") });
+    const note = this.draft(el("input", { type: "text", maxlength: 2000, "aria-label": t("guide.note"),
+                                         placeholder: t("guide.note"), id: `note-${c.msg_id || c.incident_id}` }));
     node.append(el("div", { cls: "row" }, [note,
       el("button", { type: "button", cls: "btn", text: t("guide.note.send"), onclick: () => {
-        if (note.value.trim()) { this.update(c, { note: note.value.trim() }); note.value = ""; }
+        if (note.value.trim()) { this.update(c, { note: note.value.trim() }); note.value = ""; this.drafts[note.id] = ""; }
       } })]),
     el("button", { type: "button", cls: "btn", text: t("guide.resolve"), onclick: () => this.resolve(c) }));
     return node;
+  }
+
+  /* what is typed into a card survives the card being drawn again (an ack, a refresh, a language switch) */
+  draft(input) {
+    this.drafts = this.drafts || {};
+    input.value = this.drafts[input.id] || "";
+    input.addEventListener("input", () => { this.drafts[input.id] = input.value; });
+    return input;
   }
 
   update(c, fields) {

@@ -18,12 +18,14 @@ export class TravellerScreen {
 
   render(root) {
     const mine = load(this.mineKey(), null);
-    if (mine) this.form = { score: mine.score, aspects: { ...(mine.aspects || {}) }, nps: mine.nps ?? null };
+    // drawn again (tour details arrived, language switched): keep what the person has picked or typed so far
+    const typed = this.comment ? this.comment.value : null;
+    if (mine && !this.touched) this.form = { score: mine.score, aspects: { ...(mine.aspects || {}) }, nps: mine.nps ?? null };
     const lastDay = this.tour && this.tour.end === this.day();
     this.status = el("p", { cls: "status", role: "status", "aria-live": "polite" });
     this.mineLine = el("p", { cls: "mine", text: mine ? t("rate.mine", { score: mine.score }) : "" });
     this.comment = el("textarea", { "data-tp": "comment", id: "comment", rows: 3, maxlength: 2000 });
-    this.comment.value = mine && mine.comment ? mine.comment : "";
+    this.comment.value = typed !== null ? typed : (mine && mine.comment) || "";
     this.npsBox = el("div", { cls: "nps-box" });
     this.renderNps(lastDay || this.askNps || (mine && mine.nps !== undefined && mine.nps !== null));
     clear(root).append(
@@ -68,6 +70,7 @@ export class TravellerScreen {
       const button = el("button", { type: "button", cls: "choice", "data-tp": `${hook}-${n}`, "aria-label": name,
                                     "aria-pressed": String(n === value), text: style === "stars" ? "★" : String(n) });
       button.addEventListener("click", () => {
+        this.touched = true;
         onPick(n);
         buttons.forEach((b, i) => {
           const v = from + i;
@@ -92,6 +95,7 @@ export class TravellerScreen {
     if (comment) msg.comment = comment;
     if (this.form.nps !== null && this.form.nps !== undefined) msg.nps = this.form.nps;
     save(this.mineKey(), { score: msg.score, aspects, comment, nps: msg.nps ?? null, id: msg.id });
+    this.touched = false;
     this.link.send(msg);
     this.mineLine.textContent = t("rate.mine", { score: msg.score });
     this.status.textContent = t("rate.queued");
