@@ -51,6 +51,7 @@ async def browser(pw: Any) -> AsyncIterator[Browser]:
 async def phones(pw: Any, browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Page]]]:
     """``await phones(url, device=..., locale=...)``: a fresh phone (its own profile) showing ``url``."""
     opened: list[BrowserContext] = []
+    crashes: list[str] = []  # uncaught errors in any page: a blank screen on a real phone
 
     async def open_phone(url: str, device: str = ANDROID, locale: str = "en-GB") -> Page:
         descriptor = {k: v for k, v in pw.devices[device].items() if k != "default_browser_type"}
@@ -58,6 +59,7 @@ async def phones(pw: Any, browser: Browser) -> AsyncIterator[Callable[..., Await
         opened.append(context)
         context.set_default_timeout(WAIT * 1000)
         page = await context.new_page()
+        page.on("pageerror", lambda error: crashes.append(str(error)))
         await page.goto(url)
         return page
 
@@ -67,6 +69,7 @@ async def phones(pw: Any, browser: Browser) -> AsyncIterator[Callable[..., Await
         for context in opened:
             with contextlib.suppress(Exception):
                 await context.close()
+    assert crashes == []
 
 
 async def open_app(phones: Callable[..., Awaitable[Page]], base: str, bearer: str, **kw: Any) -> Page:
@@ -246,6 +249,18 @@ async def test_an_expired_token_shows_how_to_rejoin(phones, app_factory) -> None
         await expect(page.locator('[data-tp="error"]')).to_contain_text("二维码")
         await page.click("#lang")
         await expect(page.locator('[data-tp="error"]')).to_contain_text("scan it and tap “Join” again")
+
+
+async def test_a_guide_of_two_tours_switches_between_them(phones, app_factory) -> None:
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        await register_tour(base, "T2", region="yunnan")
+        page = await open_app(phones, base, token("guide", "g1", tours=("T1", "T2")))
+        await expect(page.locator("#today-h")).to_contain_text("T1")
+        await page.select_option("#tour-pick", "T2")
+        await expect(page.locator("#today-h")).to_contain_text("T2")
+        await page.reload()
+        await expect(page.locator("#today-h")).to_contain_text("T2")  # the choice is kept on the phone
 
 
 SCREENS = {  # name -> how to reach it

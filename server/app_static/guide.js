@@ -15,7 +15,8 @@ const IDS = "tp.incidentIds";
 export class GuideScreen {
   constructor({ claims, link, inbox, token }) {
     Object.assign(this, { claims, link, inbox, token });
-    this.tourId = claims.tours[0];
+    const chosen = localStorage.getItem("tp.guide.tour");
+    this.tourId = claims.tours.includes(chosen) ? chosen : claims.tours[0];
     this.today = load(`tp.today.${this.tourId}`, null);
     this.local = load("tp.incidents", []).filter((i) => i.tour_id === this.tourId);
     this.qr = load(`tp.qr.${this.tourId}`, null);
@@ -29,7 +30,8 @@ export class GuideScreen {
     this.status = el("p", { cls: "status", role: "status", "aria-live": "polite" });
     clear(root).append(
       el("section", { cls: "card", "aria-labelledby": "today-h" }, [
-        el("h2", { id: "today-h", text: `${t("guide.today")} · ${this.tourId}` }), this.todayBox]),
+        el("h2", { id: "today-h", text: `${t("guide.today")} · ${this.tourId}` }), this.tourPicker(root),
+        this.todayBox]),
       el("section", { cls: "card", "aria-labelledby": "inc-h" }, [
         el("h2", { id: "inc-h", text: t("guide.incidents") }), this.incidentBox]),
       this.reportForm(),
@@ -54,6 +56,22 @@ export class GuideScreen {
     clearInterval(this.poller);
     this.poller = setInterval(() => this.refresh(), POLL_MS);
     this.refresh();
+  }
+
+  /* a guide leading several tours picks one (kept on the phone); one tour: nothing to pick */
+  tourPicker(root) {
+    if (this.claims.tours.length < 2) return null;
+    const select = el("select", { id: "tour-pick", "aria-label": t("guide.tour") },
+      this.claims.tours.map((id) => el("option", { value: id, text: id, selected: id === this.tourId })));
+    select.addEventListener("change", () => {
+      localStorage.setItem("tp.guide.tour", select.value);
+      this.tourId = select.value;
+      this.today = load(`tp.today.${this.tourId}`, null);
+      this.local = load("tp.incidents", []).filter((i) => i.tour_id === this.tourId);
+      this.qr = load(`tp.qr.${this.tourId}`, null);
+      this.render(root);
+    });
+    return el("label", { cls: "field" }, [el("span", { text: t("guide.tour") }), select]);
   }
 
   async api(method, path) {
