@@ -26,7 +26,7 @@ import msgpack
 import redis.asyncio as aioredis
 
 from bench.common import SHARDS, Ctx, ServerProc, register_tours, start_servers, token
-from server import keys
+from server.core import keys
 
 KEYS = ("shell_bytes_gz", "first_render_slow3g_ms", "reopen_offline_ms", "outbox_drain_ms", "outbox_acked",
         "outbox_doubled")

@@ -24,9 +24,9 @@ from websockets.asyncio.client import connect
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.app import create_app  # noqa: E402
-from server.embedded import EmbeddedRedis  # noqa: E402
-from server.settings import settings_from_mapping  # noqa: E402
-from server.tokens import issue  # noqa: E402
+from server.db.embedded import EmbeddedRedis  # noqa: E402
+from server.core.settings import settings_from_mapping  # noqa: E402
+from server.core.tokens import issue  # noqa: E402
 
 SECRET = b"screenshot-secret-0123456789"
 OUT = Path(__file__).parent

@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server import join
-from server.auth import authenticate
-from server.http import error, json_body
-from server.settings import ConfigError, parse_duration
-from server.tokens import Claims, issue
-from server.tours import Tour
+from server.storage import joins
+from server.web.auth import authenticate
+from server.web.http import error, json_body
+from server.core.settings import ConfigError, parse_duration
+from server.core.tokens import Claims, issue
+from server.storage.tours import Tour
 
 MAX_NAME = 80
 
@@ -43,9 +43,9 @@ async def tour_join(request: Request) -> Response:
         return error(404, "not_found", "no such tour")
     now = time.time()
     max_ttl = state.settings.limits.max_token_ttl
-    expires_at = join.phone_expiry([tour], now, max_ttl)
+    expires_at = joins.phone_expiry([tour], now, max_ttl)
     if request.method == "GET":
-        code = await join.current_code(state.redis, tour.tour_id, expires_at, now)
+        code = await joins.current_code(state.redis, tour.tour_id, expires_at, now)
         return JSONResponse(code.to_wire(_base(request)))
     body = await json_body(request)
     if "ttl" in body:
@@ -58,7 +58,7 @@ async def tour_join(request: Request) -> Response:
         expires_at = now + ttl
     if expires_at <= now:
         return error(409, "conflict", "the tour is over: no one can join it any more")
-    code = await join.issue_code(state.redis, tour.tour_id, expires_at, now)
+    code = await joins.issue_code(state.redis, tour.tour_id, expires_at, now)
     return JSONResponse(code.to_wire(_base(request)))
 
 
@@ -70,7 +70,7 @@ def _address(request: Request) -> str:
 async def join_tour(request: Request) -> Response:
     state = request.app.state
     now = time.time()
-    if not await join.allow_join(state.redis, _address(request), now):
+    if not await joins.allow_join(state.redis, _address(request), now):
         return JSONResponse({"error": "rate_limited", "message": "too many joins from this address: retry in a "
                              "minute", "field": None}, status_code=429, headers={"Retry-After": "60"})
     body = await json_body(request)
@@ -79,15 +79,15 @@ async def join_tour(request: Request) -> Response:
         return error(400, "invalid", "code must be a string", "code")
     if not isinstance(name, str) or len(name) > MAX_NAME:
         return error(400, "invalid", f"name must be a string of at most {MAX_NAME} characters", "name")
-    code = await join.find_code(state.redis, code_text)
+    code = await joins.find_code(state.redis, code_text)
     tour = await state.tours.get(code.tour_id) if code else None
     if code is None or tour is None or code.expires_at <= now:
         return error(404, "not_found", "this join code is unknown or no longer works")
-    expires_at = join.phone_expiry([tour], now, state.settings.limits.max_token_ttl)
-    sub = f"j-{join.new_code()}"
+    expires_at = joins.phone_expiry([tour], now, state.settings.limits.max_token_ttl)
+    sub = f"j-{joins.new_code()}"
     token = issue(state.settings.secret, role="traveller", sub=sub, tours=[tour.tour_id], ttl=expires_at - now,
                   now=now)
-    await join.record_joined(state.redis, tour.tour_id, sub, name.strip())
+    await joins.record_joined(state.redis, tour.tour_id, sub, name.strip())
     return JSONResponse({"token": token, "tour_id": tour.tour_id, "sub": sub})
 
 
@@ -98,14 +98,14 @@ async def refresh_token(request: Request) -> Response:
     max_ttl = state.settings.limits.max_token_ttl
     if claims.role in ("traveller", "guide"):
         tours: list[Any] = [t for t in [await state.tours.get(t) for t in sorted(claims.tours)] if t is not None]
-        expires_at = join.phone_expiry(tours, now, max_ttl)
+        expires_at = joins.phone_expiry(tours, now, max_ttl)
     else:
-        expires_at = now + min(join.STAFF_REFRESH_TTL, max_ttl)
+        expires_at = now + min(joins.STAFF_REFRESH_TTL, max_ttl)
     if expires_at <= now:
         return error(401, "unauthorized", "the tour is over: this token cannot be renewed")
     token = issue(state.settings.secret, role=claims.role, sub=claims.sub, tours=claims.tours,
                   regions=claims.regions, ttl=expires_at - now, now=now)
-    return JSONResponse({"token": token, "expires_at": join.iso(expires_at)})
+    return JSONResponse({"token": token, "expires_at": joins.iso(expires_at)})
 
 
 routes = [

@@ -16,11 +16,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.clocks import iso
-from server.auth import authenticate
-from server.http import error
-from server.live import tour_live
-from server.settings import SlaSettings
+from alerts.rules.clocks import iso
+from server.web.auth import authenticate
+from server.web.http import error
+from server.web.live import tour_live
+from server.core.settings import SlaSettings
 
 COMPLAINT_KINDS = ("urgent_complaint", "complaint")
 

@@ -4,7 +4,7 @@ A code names one tour and works for the whole group until it expires or a new co
 coach, scanned by every traveller). ``issue_code`` and ``current_code`` are one script each (``join_issue.lua``),
 so re-issuing kills the old code in the same step that stores the new one. Pure helpers take ``now``.
 
-Shared by the HTTP API (``server.join_api``) and ``tourpulse join``.
+Shared by the HTTP API (``server.web.api.join``) and ``tourpulse join``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from zoneinfo import ZoneInfo
 
 import segno
 
-from alerts.clocks import iso
-from server import keys
-from server.scripts import as_text, script
-from server.tours import Tour
+from alerts.rules.clocks import iso
+from server.core import keys
+from server.db.scripts import as_text, script
+from server.storage.tours import Tour
 
 STAFF_REFRESH_TTL = 12 * 3600.0  # what a refreshed staff token lives for (never beyond max_token_ttl)
 JOINS_PER_MINUTE = 60

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from server.board import SECURITY_HEADERS
+from server.web.board import SECURITY_HEADERS
 
 APP_DIR = Path(__file__).parent / "app_static"
 STATIC_PREFIX = "/app/static/"

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from server import keys
+from server.core import keys
 from server.cli import main
-from server.join import allow_join, phone_expiry
-from server.tokens import verify
-from server.tours import validate_tour
+from server.storage.joins import allow_join, phone_expiry
+from server.core.tokens import verify
+from server.storage.tours import validate_tour
 from tests.conftest import SECRET, register_tour, token, tour_doc
-from tests.test_ingest_ws import ask, phone, rating
+from tests.e2e.test_ingest_ws import ask, phone, rating
 
 ADMIN = token("admin", "ops", regions=("*",))
 
