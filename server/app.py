@@ -27,8 +27,8 @@ from server.db.client import TAIL_BLOCK_S, redis_client
 from server.db.writer import ScriptWriter
 from server.storage.incidents import IncidentLog
 from server.storage.tours import TourRegistry
-from server.web import board
-from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
+from server.web import app_page, board
+from server.web.api import alerts, guide, incidents, join, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
@@ -114,6 +114,9 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *tokens.routes,
         *tours.routes,
         *notices.routes,
+        *join.routes,
+        *guide.routes,
+        *app_page.routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 

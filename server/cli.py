@@ -1,4 +1,4 @@
-"""The ``tourpulse`` command (contract §1): serve, token, tours import, pool import, simulate.
+"""The ``tourpulse`` command (contract §1): serve, token, join (§9), tours import, pool import, simulate.
 
 Settings are read once here (``load_settings``) and passed down. ``serve`` starts an embedded Valkey when
 ``REDIS_URL`` is unset and leaves its URL in ``<data_dir>/redis.url`` (mode 0600) while it runs, so that the
@@ -127,6 +127,41 @@ def cmd_token(args: argparse.Namespace) -> int:
     except ValueError as exc:  # ConfigError and a bad sub or id are both ValueErrors
         return _fail(str(exc), 2)
     print(token)
+    return 0
+
+
+# --- join ------------------------------------------------------------------------------------------------
+async def _join_code(settings: Settings, tour_id: str, new: bool) -> Any:
+    from server.storage import joins as join
+    from server.storage.tours import TourRegistry
+
+    async with connect(settings) as redis:
+        tour = await TourRegistry(redis, settings).get(tour_id)
+        if tour is None:
+            return None
+        now = time.time()
+        expires_at = join.phone_expiry([tour], now, settings.limits.max_token_ttl)
+        if expires_at <= now:
+            return None
+        issue_or_show = join.issue_code if new else join.current_code
+        return await issue_or_show(redis, tour_id, expires_at, now)
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    """The tour's join link and its QR code, for a terminal (the same code the guide's phone shows)."""
+    from server.storage.joins import qr_terminal
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    code = asyncio.run(_join_code(settings, args.tour, args.new))
+    if code is None:
+        return _fail(f"no tour {args.tour!r} that can still be joined", 1)
+    url = code.url(args.base_url or settings.server.base_url or "http://127.0.0.1:8000")
+    print(url)
+    print(qr_terminal(url), end="")
+    print(f"valid until {code.to_wire(url)['expires_at']}")
     return 0
 
 
@@ -267,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", default="12h", help='lifetime, e.g. "90m", "12h", "7d" (default 12h)')
     token.add_argument("--config", help=argparse.SUPPRESS)
     token.set_defaults(run=cmd_token)
+
+    join = commands.add_parser("join", help="print a tour's join link and QR code")
+    join.add_argument("--tour", required=True, help="the tour id")
+    join.add_argument("--new", action="store_true", help="issue a new code (the current one stops working)")
+    join.add_argument("--base-url", help="origin of the link (default: [server] base_url, else the local serve)")
+    join.add_argument("--config", help="TOML settings file (else TOURPULSE_CONFIG)")
+    join.set_defaults(run=cmd_join)
 
     groups = (("tours", cmd_tours_import, "tours"), ("pool", cmd_pool_import, "pool resources"))
     for name, run, what in groups:

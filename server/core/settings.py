@@ -85,6 +85,7 @@ class LimitSettings:
     burst: int = 50
     bad_frames_per_minute: int = 10
     max_frame_bytes: int = 65536
+    max_token_ttl: float = 90 * 86400.0  # §13: the longest lifetime a token may be issued or refreshed for
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,11 @@ class WatcherSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerSettings:
+    base_url: str = ""  # §9: the origin of join links; empty = the origin of the request
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None
     secret: bytes = b""
@@ -127,11 +133,12 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     watcher: WatcherSettings = field(default_factory=WatcherSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
 
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
-    "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush",
+    "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush", "max_token_ttl",
 }
 
 
@@ -152,6 +159,10 @@ def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError("expected a table")
             return {str(k): tuple(str(x) for x in v) for k, v in value.items()}
+        if name == "base_url":
+            if not isinstance(value, str) or (value and not value.startswith(("http://", "https://"))):
+                raise ConfigError("expected an http(s) URL")
+            return value.rstrip("/")
         if isinstance(default, bool) or isinstance(value, bool):
             raise ConfigError("booleans are not accepted here")
         if isinstance(default, int):
@@ -180,7 +191,7 @@ def _section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 
 _SECTIONS = {
     "rules": RuleSettings, "sla": SlaSettings, "limits": LimitSettings,
-    "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings,
+    "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings, "server": ServerSettings,
 }
 
 

@@ -30,6 +30,8 @@ async def create_token(request: Request) -> Response:
         raise Invalid(str(exc), field="ttl") from None
     if ttl <= 0:
         raise Invalid("ttl must be positive", field="ttl")
+    if ttl > request.app.state.settings.limits.max_token_ttl:
+        raise Invalid("ttl is longer than max_token_ttl", field="ttl")
     secret = request.app.state.settings.secret
     token = issue(secret, role=role, sub=sub, tours=tours, regions=regions, ttl=ttl, now=time.time())
     del claims
