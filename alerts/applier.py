@@ -15,6 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from alerts.pool import PoolStore
+from alerts.rules.aggregates import category_share, pool_exhausted
 from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
@@ -177,13 +178,8 @@ class EffectApplier:
             self.pool_pulls.inc("fallback" if result.fallback else result.status)
             if result.status == "queued":
                 waiting = await self.pool.waiting(effect.region, kind)
-                await self.upsert(UpsertAlert(
-                    kind="pool_exhausted", dedup_key=f"pool_exhausted:{effect.region}:{kind}",
-                    severity="critical", region=effect.region, tour_id=None,
-                    summary=f"No {kind} free in {effect.region}: {len(waiting)} incident(s) waiting",
-                    details={"kind": kind, "region": effect.region, "incidents": waiting,
-                             "incident_id": effect.incident_id}),
-                    f"{token}:{kind}", {}, now)
+                await self.upsert(pool_exhausted(effect.region, kind, waiting, effect.incident_id),
+                                  f"{token}:{kind}", {}, now)
             else:
                 sent = dispatched(effect.incident_id, result.resource, result.region, fallback=result.fallback,
                                   shortfall=result.shortfall)
@@ -216,16 +212,8 @@ class EffectApplier:
         """What a complaint count's reply calls for, queued: the route's category alert once one category holds
         more than its share of enough complaints, or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        total = sum(counts.values())
-        rules = self.settings.rules
-        share = counts.get(effect.category, 0) / total if total else 0.0
-        if total < rules.category_min_complaints or share <= rules.category_share:
+        upsert = category_share(counts, effect.route, effect.region, effect.category, self.settings.rules)
+        if upsert is None:
             return []
-        upsert = UpsertAlert(
-            kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
-            severity="medium", region=effect.region, tour_id=None,
-            summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
-            details={"route": effect.route, "category": effect.category, "share": round(share, 3),
-                     "complaints": total, "counts": counts}, escalate=False)
         return [Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
                      lambda reply: self._upserted(reply, upsert, {}, now))]
