@@ -29,7 +29,7 @@ from alerts.rules.state import TourState
 from alerts.scheduling import Planned
 from server.core import keys
 from server.core.keys import parse_seq
-from server.core.metrics import Counter, Registry
+from server.core.metrics import Registry
 from server.core.settings import Settings
 from server.db.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
 from server.db.scripts import script
@@ -47,18 +47,6 @@ def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
     if fired_at is not None:
         event["fired_at"] = float(fired_at)
     return event
-
-
-def consumer_metrics(metrics: Registry) -> dict[str, Counter]:
-    """The consumers' counters, registered once per registry however many shards a watcher owns."""
-    found = getattr(metrics, "_consumer_metrics", None)
-    if found is None:
-        found = {
-            "folded": metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",)),
-            "dead": metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream"),
-        }
-        metrics._consumer_metrics = found  # type: ignore[attr-defined]
-    return found
 
 
 class LeaseLost(RedisError):
@@ -87,8 +75,9 @@ class ShardConsumer:
         self.unsaved: set[str] = set()  # tours whose state changed (each state knows which of its fields)
         self.unacked: dict[str, list[bytes]] = {}
         self.last_flush = time.monotonic()
-        self.folded = consumer_metrics(metrics)["folded"]
-        self.dead = consumer_metrics(metrics)["dead"]
+        # one family however many shards the watcher owns: the registry returns the metric registered first
+        self.folded = metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",))
+        self.dead = metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream")
 
     async def ensure_group(self) -> None:
         try:

@@ -62,10 +62,11 @@ class Watcher:
         # the jobs also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
         # command is sometimes swallowed there, and the job would go on (consumers stop on their `owns` event)
         self._running = True
+        # any watcher that trims a shard measures it: with several processes, the latest figure counts
         self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
-                                      ("shard",))
+                                      ("shard",), multiprocess_mode="livemostrecent")
         self.pending = self.metrics.gauge("tourpulse_consumer_pending", "Entries read but not acked, by shard",
-                                          ("shard",))
+                                          ("shard",), multiprocess_mode="livemostrecent")
         self.fired = self.metrics.counter("tourpulse_deadlines_fired_total", "Deadlines moved into streams")
         self.job_errors = self.metrics.counter("tourpulse_watcher_job_errors_total",
                                                "Failures of the watcher's periodic jobs, by job", ("job",))
