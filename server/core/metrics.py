@@ -111,6 +111,12 @@ class Registry:
             raise ValueError(f"{name} is registered already as a {type(found).__name__.lower()}")
         return found
 
+    def close(self) -> None:
+        """At a clean exit: with several processes, this one's live gauges stop counting (connections it no longer
+        holds). Its counters stay in the directory, so the host's totals never go back."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)
+
     def render(self) -> str:
         """The standard text format (0.0.4): this registry's metrics, or every process's when several share a
         ``PROMETHEUS_MULTIPROC_DIR``."""

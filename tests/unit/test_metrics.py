@@ -70,7 +70,9 @@ import sys
 from server.core.metrics import Registry
 registry = Registry()
 registry.counter("tourpulse_frames_total", "Frames", ("outcome",)).inc("ack", by=float(sys.argv[1]))
+registry.gauge("tourpulse_phone_connections", "Connected", ("role",)).set(1, "guide")
 print(registry.render())
+registry.close()
 """
 
 
@@ -81,4 +83,5 @@ def test_processes_sharing_a_multiprocess_dir_are_scraped_as_one(tmp_path: Path)
         out = subprocess.run([sys.executable, "-c", _PROCESS, by], env=env, cwd=root, capture_output=True,
                              text=True, check=True).stdout
     assert 'tourpulse_frames_total{outcome="ack"} 7.0' in out  # the second process sums both
+    assert 'tourpulse_phone_connections{role="guide"} 1.0' in out  # the first one's connections ended with it
     assert "process_cpu_seconds_total" not in out
