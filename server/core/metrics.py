@@ -34,10 +34,10 @@ prometheus_client.disable_created_metrics()
 class _Labelled:
     """A library metric and its children by label values, made once each."""
 
-    __slots__ = ("metric", "children", "name")
+    __slots__ = ("metric", "children")
 
-    def __init__(self, metric: Any, name: str) -> None:
-        self.metric, self.name = metric, name
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
         self.children: dict[LabelValues, Any] = {}
 
     def child(self, labels: LabelValues) -> Any:
@@ -68,8 +68,8 @@ class Gauge(_Labelled):
 
     __slots__ = ("values",)
 
-    def __init__(self, metric: Any, name: str) -> None:
-        super().__init__(metric, name)
+    def __init__(self, metric: Any) -> None:
+        super().__init__(metric)
         self.values: dict[LabelValues, float] = {}
 
     def set(self, value: float, *labels: str) -> None:
@@ -106,7 +106,7 @@ class Registry:
     def _add(self, name: str, kind: type[Any], make: Callable[[], Any]) -> Any:
         found = self._metrics.get(name)
         if found is None:
-            found = self._metrics[name] = kind(make(), name)
+            found = self._metrics[name] = kind(make())
         elif not isinstance(found, kind):
             raise ValueError(f"{name} is registered already as a {type(found).__name__.lower()}")
         return found
