@@ -1,11 +1,16 @@
-"""One watcher process: shard leases, a consumer task per owned shard, and the deadline clock.
+"""One watcher process: shard leases, a consumer task per owned shard, and three periodic jobs.
 
-- Leases: every ``lease_ttl / 3`` the watcher renews the leases it holds, and takes free shards up to its fair share
-  (shards / live watchers, from a heartbeat set). A watcher that dies stops renewing; its leases expire and the
-  others take its shards over, first finishing the entries it left pending.
-- Deadlines: one APScheduler interval job (coalesced, one instance) moves due deadlines of the owned shards into
-  their streams, one Lua step per shard, as ``deadline`` events. The scheduler only triggers; nothing else.
-- Housekeeping: streams are trimmed to the retention, never past an entry the group has not acked.
+APScheduler runs every periodic job (interval jobs, coalesced, one instance each, started by :meth:`Watcher.start`
+and stopped by :meth:`Watcher.stop`); it only triggers, the jobs decide. A job's failure is logged and counted
+(``tourpulse_watcher_job_errors_total{job}``) and the job runs again at its next interval.
+
+- ``leases``: every ``lease_ttl / 3`` the watcher renews the leases it holds, and takes free shards up to its fair
+  share (shards / live watchers, from a heartbeat set). A watcher that dies stops renewing; its leases expire and
+  the others take its shards over, first finishing the entries it left pending.
+- ``deadlines``: every ``tick`` due deadlines of the owned shards move into their streams, one Lua step per shard,
+  as ``deadline`` events; from there they are read and acked like any event, so each fires once.
+- ``retention``: every 30 s the owned streams are trimmed to the retention, never past an entry the group has not
+  acked, and the lag and pending gauges are refreshed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,11 +41,11 @@ from server.db.scripts import script
 from server.db.writer import ScriptWriter
 
 log = logging.getLogger(__name__)
-logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of the deadline job at INFO
+logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
 
-FIRED_TTL = 8 * 86400
 MOVE_LIMIT = 500
 MOVE_CONCURRENCY = 16  # shards whose due deadlines are moved at once
+RETENTION_EVERY = 30.0  # seconds between two trims of the owned streams
 
 
 class Watcher:
@@ -50,16 +56,19 @@ class Watcher:
         self.metrics = metrics or Registry()
         self.id = watcher_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.owned: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
-        # the loops also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
-        # command is sometimes swallowed there, and the loop would go on (consumers stop on their `owns` event)
+        self._jobs: set[asyncio.Task[Any]] = set()  # the jobs running now, each in its own task
+        # the jobs also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
+        # command is sometimes swallowed there, and the job would go on (consumers stop on their `owns` event)
         self._running = True
+        # any watcher that trims a shard measures it: with several processes, the latest figure counts
         self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
-                                      ("shard",))
+                                      ("shard",), multiprocess_mode="livemostrecent")
         self.pending = self.metrics.gauge("tourpulse_consumer_pending", "Entries read but not acked, by shard",
-                                          ("shard",))
+                                          ("shard",), multiprocess_mode="livemostrecent")
         self.fired = self.metrics.counter("tourpulse_deadlines_fired_total", "Deadlines moved into streams")
+        self.job_errors = self.metrics.counter("tourpulse_watcher_job_errors_total",
+                                               "Failures of the watcher's periodic jobs, by job", ("job",))
 
     async def start(self) -> None:
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
@@ -70,22 +79,27 @@ class Watcher:
         self.pool = PoolStore(self.redis, self.settings, self.writer)
         self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics, self.writer)
         await self._balance()
-        self._tasks.append(asyncio.create_task(self._lease_loop(), name="watcher-leases"))
-        self._tasks.append(asyncio.create_task(self._housekeeping_loop(), name="watcher-housekeeping"))
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.move_due, "interval", seconds=self.settings.watcher.tick,
-                                coalesce=True, max_instances=1, id="deadlines", misfire_grace_time=None)
+        jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {
+            "leases": (self._balance, self.settings.watcher.lease_ttl / 3),
+            "deadlines": (self.move_due, self.settings.watcher.tick),
+            "retention": (self.retention, RETENTION_EVERY),
+        }
+        for name, (job, seconds) in jobs.items():
+            self._scheduler.add_job(self._job, "interval", (name, job), id=name, seconds=seconds, coalesce=True,
+                                    max_instances=1, misfire_grace_time=None)
         self._scheduler.start()
 
     async def stop(self) -> None:
+        # the jobs first, so that the lease job neither takes nor drops shards while they are dropped here
+        self._running = False
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        # the lease loop first, so that it neither takes nor drops shards while they are dropped here
-        self._running = False
-        for task in self._tasks:
+            self._scheduler = None
+        for task in self._jobs:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        if self._jobs:
+            await asyncio.wait(self._jobs)
         # together: a consumer may only notice its cancellation when its blocking read returns
         await asyncio.gather(*(self._drop(shard) for shard in list(self.owned)))
         with contextlib.suppress(RedisError):
@@ -95,17 +109,34 @@ class Watcher:
         await self.writer.stop()
         await self.redis.aclose(close_connection_pool=True)
 
-    # --- leases -------------------------------------------------------------------------------------------
-    async def _lease_loop(self) -> None:
-        while self._running:
-            await asyncio.sleep(self.settings.watcher.lease_ttl / 3)
-            if not self._running:
-                return
-            try:
-                await self._balance()
-            except RedisError as exc:
-                log.warning("watcher %s: lease round failed: %s", self.id, exc)
+    async def _job(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """One run of a periodic job, owned by the watcher (:meth:`stop` cancels and awaits it). A failure is logged
+        and counted here, and the job runs again at its next interval."""
+        if not self._running:
+            return  # a run the scheduler had already started as the watcher stopped
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            if self._running:
+                raise
+            # stopping: the task ends here (raising would only have the scheduler log the cancellation as an error)
+        except Exception as exc:  # noqa: BLE001 - logged and counted; the next run tries again
+            self._job_failed(name, exc)
+        finally:
+            self._jobs.discard(task)
 
+    def _job_failed(self, name: str, exc: Exception, shard: int | None = None) -> None:
+        where = f"shard {shard}: {name}" if shard is not None else f"watcher {self.id}: {name}"
+        self.job_errors.inc(name)
+        if isinstance(exc, RedisError):  # storage trouble: the next run tries again
+            log.warning("%s failed: %s", where, exc)
+        else:
+            log.error("%s failed", where, exc_info=exc)
+
+    # --- leases -------------------------------------------------------------------------------------------
     async def _balance(self) -> None:
         now = time.time()
         ttl = self.settings.watcher.lease_ttl
@@ -166,13 +197,13 @@ class Watcher:
             async with gate:
                 return await mover(keys=[keys.deadlines(shard), keys.events(shard)],
                                    args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard),
-                                         FIRED_TTL])
+                                         keys.FIRED_TTL])
 
         outcomes = await asyncio.gather(*(move(shard) for shard in shards), return_exceptions=True)
         moved = 0
         for shard, outcome in zip(shards, outcomes, strict=True):
             if isinstance(outcome, RedisError):
-                log.warning("shard %s: moving deadlines failed: %s", shard, outcome)
+                self._job_failed("deadlines", outcome, shard)  # the other shards' deadlines moved all the same
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
@@ -182,16 +213,15 @@ class Watcher:
         return moved
 
     # --- housekeeping -------------------------------------------------------------------------------------
-    async def _housekeeping_loop(self) -> None:
-        while self._running:
-            await asyncio.sleep(30.0)
-            for shard in list(self.owned):
-                if not self._running:
-                    return
-                try:
-                    await self.trim(shard, time.time())
-                except RedisError as exc:
-                    log.warning("shard %s: housekeeping failed: %s", shard, exc)
+    async def retention(self) -> None:
+        """Trim each owned stream; storage trouble with one shard does not keep the others untrimmed."""
+        for shard in list(self.owned):
+            if not self._running:
+                return
+            try:
+                await self.trim(shard, time.time())
+            except RedisError as exc:
+                self._job_failed("retention", exc, shard)
 
     async def trim(self, shard: int, now: float) -> None:
         """Trim to the retention, but never past the oldest entry the group has not acked (no XTRIM ACKED)."""

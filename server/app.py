@@ -99,6 +99,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                     await part.stop()
             for client in (state.redis, tail_client):
                 await client.aclose(close_connection_pool=True)
+            state.metrics.close()
 
     routes: list[Any] = [
         Route("/healthz", healthz),
