@@ -31,7 +31,8 @@ from server.core import keys
 from server.core.keys import parse_seq
 from server.core.metrics import Registry
 from server.core.settings import Settings
-from server.db.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
+from server.db.cluster import key_connection
+from server.db.resp import REPLY_TIMEOUT, RespError, pack
 from server.db.scripts import script
 from server.db.writer import ScriptWriter
 
@@ -64,7 +65,7 @@ class ShardConsumer:
         self.consumer = consumer
         self.applier = applier
         self.stream = keys.events(shard)
-        self.reader = RespConnection(settings.redis_url or "")
+        self.reader = key_connection(settings.redis_url or "", self.stream)  # to the stream's primary
         self.states: dict[str, TourState] = {}
         self.last_seqs: dict[str, tuple[str, tuple[int, int]]] = {}  # tour -> its state's last_seq, parsed
         self.retry_pending = True  # first finish what a previous owner (or we) left pending

@@ -227,7 +227,8 @@ class AlertStore:
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         found = await self._call(
-            "alert_read", keys=[], args=[keys.ALERTS_TAG, alert_id])
+            # the script reads keys it builds from the prefix; ALERT_ALL only names its slot for a cluster to route by
+            "alert_read", keys=[keys.ALERT_ALL], args=[keys.ALERTS_TAG, alert_id])
         return json.loads(found[0]) if found else None
 
     async def audit(self, alert_id: str) -> list[dict[str, Any]]:
@@ -244,7 +245,7 @@ class AlertStore:
             return []
         scan = LIST_SCAN if statuses - ACTIVE else 0
         found = await self._call(
-            "alert_list", keys=[],
+            "alert_list", keys=[keys.ALERT_ALL],  # names the {alerts} slot (the script builds its keys)
             args=[keys.ALERTS_TAG, "1" if statuses & ACTIVE else "0", scan, *regions])
         alerts = [json.loads(raw) for raw in found]
         alerts = [a for a in alerts if a["status"] in statuses and (kind is None or a["kind"] == kind)]

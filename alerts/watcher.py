@@ -36,9 +36,10 @@ from alerts.store import AlertStore
 from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
-from server.db.client import redis_client
+from server.db.client import close_client, redis_client
+from server.db.cluster import make_writer
 from server.db.scripts import script
-from server.db.writer import ScriptWriter
+from server.db.writer import ACKS, REPLICA, WRITE
 
 log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
@@ -73,7 +74,10 @@ class Watcher:
     async def start(self) -> None:
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
         # every effect of every owned shard goes through one pipelined writer: shards share round trips
-        self.writer = ScriptWriter(self.settings.redis_url or "", lanes=2)
+        # with ack_after = "replica" the watcher's effects and acks wait for a replica too, so a failover never
+        # loses an effect whose entry was acked (contract §14)
+        ack = REPLICA if ACKS[self.settings.storage.ack_after] & REPLICA else WRITE
+        self.writer = make_writer(self.settings.redis_url or "", lanes=2, ack=ack)
         await self.writer.start()
         self.store = AlertStore(self.redis, self.settings, self.writer)
         self.pool = PoolStore(self.redis, self.settings, self.writer)
@@ -107,7 +111,7 @@ class Watcher:
                 await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
             await self.redis.zrem(keys.WATCHERS, self.id)
         await self.writer.stop()
-        await self.redis.aclose(close_connection_pool=True)
+        await close_client(self.redis)
 
     async def _job(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
         """One run of a periodic job, owned by the watcher (:meth:`stop` cancels and awaits it). A failure is logged

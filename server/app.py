@@ -23,8 +23,9 @@ from server.core.access_log import install_redaction
 from server.core.gctune import tune_gc
 from server.core.metrics import Registry
 from server.core.settings import Settings, load_settings
-from server.db.client import TAIL_BLOCK_S, redis_client
-from server.db.writer import ScriptWriter
+from server.db.client import TAIL_BLOCK_S, close_client, redis_client
+from server.db.cluster import make_writer
+from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.tours import TourRegistry
 from server.web import app_page, board
@@ -69,12 +70,14 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state = app.state
         state.settings = settings
         state.metrics = Registry()
+        # before anything starts: a durability the server cannot honour refuses to start (contract §14)
+        acks = await resolve_acks(settings.storage, settings.redis_url or "")
         state.redis = redis_client(settings.redis_url)
         tail_client = redis_client(settings.redis_url, tail=True, max_connections=4)
-        state.writer = ScriptWriter(settings.redis_url)
+        state.writer = make_writer(settings.redis_url)
         state.tours = TourRegistry(state.redis, settings)
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
-        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics)
+        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics, acks)
         state.alert_store = AlertStore(state.redis, settings)
         state.pool = PoolStore(state.redis, settings)
         state.incidents = IncidentLog(state.redis, settings)
@@ -98,7 +101,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                 with contextlib.suppress(Exception):
                     await part.stop()
             for client in (state.redis, tail_client):
-                await client.aclose(close_connection_pool=True)
+                await close_client(client)
             state.metrics.close()
 
     routes: list[Any] = [

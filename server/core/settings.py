@@ -102,6 +102,11 @@ class StorageSettings:
     idempotency_ttl: float = 7 * 86400.0
     # board resume window: alert changes kept this long (and at most this many) for `since`
     changes_maxlen: int = 100_000
+    # what an ack waits for (contract §14): "write" (in Redis memory), "fsync" (the primary's AOF fsynced),
+    # "replica" (a replica has it too); incidents, safety and follow-up replies: "auto" = fsync where the server
+    # can (AOF and WAITAOF), else write
+    ack_after: str = "write"
+    ack_after_incident: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,9 @@ class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
 
 
+ACK_MODES = ("write", "fsync", "replica")
+_CHOICES = {"ack_after": ACK_MODES, "ack_after_incident": ("auto", *ACK_MODES)}
+
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
     "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush", "max_token_ttl",
@@ -163,6 +171,10 @@ def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
             if not isinstance(value, str) or (value and not value.startswith(("http://", "https://"))):
                 raise ConfigError("expected an http(s) URL")
             return value.rstrip("/")
+        if name in _CHOICES:
+            if value not in _CHOICES[name]:
+                raise ConfigError("expected one of " + ", ".join(f'"{c}"' for c in _CHOICES[name]))
+            return value
         if isinstance(default, bool) or isinstance(value, bool):
             raise ConfigError("booleans are not accepted here")
         if isinstance(default, int):
