@@ -55,7 +55,8 @@ Planned = list[tuple[dict[str, Any], list[Effect]]]  # one tour's events, in str
 Start = Callable[[Effect, int, dict[str, Any], float], Awaitable[Any]]  # starts an event's index-th effect
 InFlight = tuple[dict[str, Any], list[Awaitable[Any]]]  # an event and its follow-ups, queued but not awaited
 
-_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "NOSCRIPT", "TRYAGAIN", "CLUSTERDOWN")
+_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "NOSCRIPT", "TRYAGAIN", "CLUSTERDOWN",
+                      "MOVED", "ASK")  # a cluster's slot moving (a failover): storage trouble, not the event's fault
 
 
 def storage_trouble(exc: RedisError) -> bool:

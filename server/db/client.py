@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 # a blocking read must return before the socket times out (redis-py 8 defaults socket_timeout to 5 s)
 TAIL_BLOCK_S = 1.0
@@ -97,13 +98,25 @@ def is_cluster(url: str) -> bool:
     return target(url).cluster
 
 
+class _RedisCluster(RedisCluster):
+    """redis-py's cluster client. While a primary is lost in a failover it sometimes raises from inside a connection
+    torn down under a command (AttributeError: no writer; RuntimeError: the transport is closed; seen here): those
+    are raised as the ConnectionError they are, which every caller already retries."""
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **kwargs)
+        except (AttributeError, RuntimeError) as exc:
+            raise RedisConnectionError(f"cluster connection lost: {exc!r}") from exc
+
+
 def redis_client(url: str, *, tail: bool = False, max_connections: int = 64) -> Any:
     """A client whose pool waits instead of raising when busy (redis-py's default pool raises at 100); on a
     cluster, redis-py's ``RedisCluster`` (MOVED, ASK and failovers are its business there)."""
     socket_timeout = TAIL_SOCKET_TIMEOUT_S if tail else 5.0
     where = target(url)
     if where.cluster:
-        return RedisCluster(
+        return _RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in where.seeds],
             username=where.username, password=where.password, ssl=where.tls,
             max_connections=max_connections, socket_timeout=socket_timeout, socket_connect_timeout=5.0,

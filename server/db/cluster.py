@@ -196,9 +196,13 @@ class ClusterWriter:
             kind, slot, node = redirect
             self.redirects += 1
             if kind == "MOVED":
-                if node in self.writers:
-                    self.owners[slot] = node
                 self._refresh_soon()
+                if node not in self.writers:  # a replica promoted since the map was read: connect to it first
+                    task = asyncio.ensure_future(self._adopt(node))
+                    task.add_done_callback(lambda done: self._adopted(done, node, slot, future, key, script, keys,
+                                                                       args, ack, hops))
+                    return
+                self.owners[slot] = node
                 self._route(future, key, script, keys, args, ack, hops + 1, None)
             else:
                 self._route(future, key, script, keys, args, ack, hops + 1, node)
@@ -206,6 +210,29 @@ class ClusterWriter:
         if isinstance(exc, StorageUnavailable) or str(exc).startswith(("CLUSTERDOWN", "TRYAGAIN", "READONLY")):
             self._refresh_soon()  # a node down, or a failover under way
         future.set_exception(exc)
+
+
+    async def _adopt(self, node: Node) -> None:
+        if node not in self.writers:
+            writer = self._make(node)
+            await writer.start()
+            if node in self.writers or self.stopped:  # another call adopted it meanwhile, or we are stopping
+                await writer.stop()
+            else:
+                self.writers[node] = writer
+
+    def _adopted(self, done: asyncio.Future[None], node: Node, slot: int, future: asyncio.Future[Any], key: str,
+                 script: str, keys: list[str], args: list[Any], ack: int | None, hops: int) -> None:
+        failed = done.cancelled() or done.exception() is not None
+        if future.done():
+            return
+        if failed or node not in self.writers:
+            why = "cancelled" if done.cancelled() else str(done.exception() or "stopping")
+            future.set_exception(StorageUnavailable(f"could not reach the slot's new owner: {why}"))
+            return
+        if self.owners:
+            self.owners[slot] = node
+        self._route(future, key, script, keys, args, ack, hops + 1, None)
 
 
 def make_writer(url: str, max_batch: int = 256, lanes: int = 1, **kw: Any) -> ScriptWriter | ClusterWriter:
