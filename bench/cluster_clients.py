@@ -65,7 +65,8 @@ async def glide(url: str, calls: int, callers: int) -> dict[str, float]:
     client = await GlideClusterClient.create(config)
     script = Script(SCRIPTS["ingest"])
     try:
-        return await _drive(lambda k, a: client.invoke_script(script, keys=k, args=a), calls, callers)
+        return await _drive(lambda k, a: client.invoke_script(script, keys=k, args=[_text(x) for x in a]),
+                            calls, callers)
     finally:
         await client.close()
 
@@ -79,6 +80,10 @@ async def coredis_(url: str, calls: int, callers: int) -> dict[str, float]:
     async with client:
         script = client.register_script(SCRIPTS["ingest"])
         return await _drive(lambda k, a: script(keys=k, args=a), calls, callers)
+
+
+def _text(value: Any) -> str | bytes:
+    return value if isinstance(value, str | bytes) else str(value)  # glide takes only str and bytes
 
 
 CLIENTS = {"tourpulse writer": ours, "valkey-glide": glide, "coredis": coredis_}

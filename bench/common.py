@@ -22,6 +22,7 @@ import redis.asyncio as aioredis
 
 from server.core import keys
 from server.core.tokens import issue
+from server.db.client import close_client, redis_client
 from server.db.embedded import free_port
 from server.storage.tours import TourRegistry, validate_tour
 
@@ -145,7 +146,7 @@ async def register_tours(ctx: Ctx, ids: list[str], region: str = "yunnan") -> No
 
     settings = build_settings({"redis_url": ctx.redis_url, "secret": SECRET, "doc": settings_doc()})
     start = today() - dt.timedelta(days=DAYS_BEFORE)
-    client = aioredis.Redis.from_url(ctx.redis_url)
+    client = redis_client(ctx.redis_url)  # a cluster's too
     try:
         registry = TourRegistry(client, settings)
         now = time.time()
@@ -155,7 +156,7 @@ async def register_tours(ctx: Ctx, ids: list[str], region: str = "yunnan") -> No
                    "travellers": 30}
             await registry.put(validate_tour(tour_id, doc), now)
     finally:
-        await client.aclose()
+        await close_client(client)
 
 
 def token(role: str, sub: str, *, tours: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> str:
