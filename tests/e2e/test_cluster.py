@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import redis
 
 from server.app import create_app
 from server.core import keys
 from server.core.settings import ConfigError
-from server.db.client import is_cluster, parse_cluster_url, redis_client
+from server.db.client import close_client, is_cluster, parse_cluster_url, redis_client
 from server.db.cluster import ClusterWriter, make_writer, slot_of
 from server.db.durability import server_facts
 from server.db.writer import FSYNC, REPLICA
@@ -94,3 +95,44 @@ async def test_a_mode_the_server_cannot_honour_refuses_to_start(redis_url: str, 
     with pytest.raises(ConfigError, match=rf'\[storage\] ack_after_incident = "{mode}"'):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_ask_during_a_slot_migration_goes_to_the_importing_node_once(cluster_url: str) -> None:
+    writer = ClusterWriter(cluster_url)
+    await writer.start()
+    key = keys.events(7)
+    slot = slot_of(key)
+    source = writer.owners[slot]
+    dest = next(node for node in writer.writers if node != source)
+    where = parse_cluster_url(cluster_url)
+    src, dst = (redis.Redis(host=h, port=p, password=where.password) for h, p in (source, dest))
+    try:
+        src_id, dst_id = src.execute_command("CLUSTER", "MYID"), dst.execute_command("CLUSTER", "MYID")
+        dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id)
+        src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id)
+        # the key is not on the source: it answers ASK, and the write lands on the importing node
+        assert await writer.command("XADD", key, "*", "e", "x")
+        assert writer.redirects >= 1
+        assert writer.owners[slot] == source  # ASK moves no slot
+        pipe = dst.pipeline(transaction=False)
+        pipe.execute_command("ASKING")
+        pipe.xlen(key)
+        assert pipe.execute()[1] == 1
+    finally:
+        for node in (src, dst):
+            node.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+            node.close()
+        await writer.stop()
+
+
+async def test_single_slot_transactions_run_on_the_cluster(cluster_url: str) -> None:
+    client = redis_client(cluster_url)
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.ALERT_CHANGES, {"a": "{}"})
+            pipe.xinfo_stream(keys.ALERT_CHANGES)
+            pipe.xrange(keys.ALERT_CHANGES)
+            _seq, info, entries = await pipe.execute()
+        assert info["length"] == 1 and len(entries) == 1
+    finally:
+        await close_client(client)
