@@ -136,3 +136,19 @@ async def test_single_slot_transactions_run_on_the_cluster(cluster_url: str) -> 
         assert info["length"] == 1 and len(entries) == 1
     finally:
         await close_client(client)
+
+
+def test_the_cli_imports_tours_into_the_cluster(cluster_url: str, tmp_path, monkeypatch, capsys) -> None:
+    from server.cli import main
+    from tests.e2e.test_cli import TOURS_CSV
+
+    monkeypatch.setenv("REDIS_URL", cluster_url)
+    monkeypatch.setenv("TOURPULSE_SECRET", "cli-test-secret")
+    monkeypatch.setenv("TOURPULSE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.delenv("TOURPULSE_CONFIG", raising=False)
+    path = tmp_path / "tours.csv"
+    path.write_text(TOURS_CSV)
+    assert main(["tours", "import", str(path)]) == 0
+    assert "imported 2 tours (2 new or changed, 0 unchanged)" in capsys.readouterr().out
+    assert main(["tours", "import", str(path)]) == 0
+    assert "(0 new or changed, 2 unchanged)" in capsys.readouterr().out
