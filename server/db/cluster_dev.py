@@ -104,6 +104,9 @@ class DevCluster:
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
             "--dir", str(folder), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
             "--maxmemory-policy", "noeviction",
+            # a node back from the dead syncs from its new primary at once (the default waits 5 s for others to
+            # join a diskless sync): `replica` acks of its shards resume that much sooner
+            "--repl-diskless-sync-delay", "0",
             "--daemonize", "no", "--logfile", str(folder / "valkey.log"),
         ]
         self.processes[port] = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments
