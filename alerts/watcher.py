@@ -38,8 +38,9 @@ from server.core.metrics import Registry
 from server.core.settings import Settings
 from server.db.client import close_client, redis_client
 from server.db.cluster import make_writer
+from server.db.durability import choose, server_facts
 from server.db.scripts import script
-from server.db.writer import ACKS, REPLICA, WRITE
+from server.db.writer import REPLICA, WRITE
 
 log = logging.getLogger(__name__)
 logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
@@ -72,11 +73,13 @@ class Watcher:
                                                "Failures of the watcher's periodic jobs, by job", ("job",))
 
     async def start(self) -> None:
+        # with ack_after = "replica" the watcher's effects and acks wait for a replica too, so a failover never
+        # loses an effect whose entry was acked (contract §14); it refuses to start, naming the setting, where a
+        # primary has no replica
+        acks = choose(self.settings.storage, await server_facts(self.settings.redis_url or ""))
+        ack = REPLICA if acks.events & REPLICA else WRITE
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
         # every effect of every owned shard goes through one pipelined writer: shards share round trips
-        # with ack_after = "replica" the watcher's effects and acks wait for a replica too, so a failover never
-        # loses an effect whose entry was acked (contract §14)
-        ack = REPLICA if ACKS[self.settings.storage.ack_after] & REPLICA else WRITE
         self.writer = make_writer(self.settings.redis_url or "", lanes=2, ack=ack)
         await self.writer.start()
         self.store = AlertStore(self.redis, self.settings, self.writer)

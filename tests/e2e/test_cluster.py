@@ -14,8 +14,10 @@ from server.db.client import close_client, is_cluster, parse_cluster_url, redis_
 from server.db.cluster import ClusterWriter, make_writer, slot_of
 from server.db.durability import server_facts
 from server.db.writer import FSYNC, REPLICA
-from tests.conftest import make_settings, register_tour
+from tests.conftest import make_settings, register_tour, token
 from tests.e2e.cluster_helpers import primaries
+from tests.e2e.test_board_ws import board as board_ws
+from tests.e2e.test_board_ws import recv, until
 from tests.e2e.test_pool_e2e import ADMIN, DOC, alerts, guide_phone, incident, put, until_held
 
 
@@ -65,16 +67,21 @@ async def test_ingest_watcher_pool_and_alerts_work_on_the_cluster(app_factory, c
         for rid, seats in (("v20", 20), ("v40", 40)):
             await put(http, rid, seats)
         guide = await guide_phone(base, "T1")
-        async with guide.ws:
+        supervisor = token("supervisor", "s1", regions=("yunnan",))
+        async with guide.ws, board_ws(base.replace("http://", "ws://"), supervisor) as watching:
+            snapshot = await recv(watching)
+            assert snapshot["type"] == "snapshot" and snapshot["alerts"] == []
             ack = await guide.send(incident("i1"))
             assert ack["type"] == "ack", ack
             incident_id = ack["incident_id"]
             change = await guide.dispatched(incident_id)
             await until_held(http, {"v40": incident_id}, "the covering vehicle held")
             found = await alerts(http, "incident")
+            live = await until(watching, "alert")  # the board's live tail (XREAD on the {alerts} slot)
             board = await http.get("/api/alerts", headers=ADMIN)
     assert change["dispatched"]["resource_id"] == "v40"
     assert [a["details"]["incident_id"] for a in found] == [incident_id]
+    assert live["alert"]["details"]["incident_id"] == incident_id and live["seq"] > snapshot["seq"]
     assert board.status_code == 200 and board.json()["alerts"]
 
 
@@ -95,6 +102,13 @@ async def test_a_mode_the_server_cannot_honour_refuses_to_start(redis_url: str, 
     with pytest.raises(ConfigError, match=rf'\[storage\] ack_after_incident = "{mode}"'):
         async with app.router.lifespan_context(app):
             pass
+
+
+async def test_a_watcher_refuses_replica_acks_without_replicas(redis_url: str) -> None:
+    from alerts.watcher import Watcher
+
+    with pytest.raises(ConfigError, match=r'\[storage\] ack_after = "replica"'):
+        await Watcher(make_settings(redis_url, {"storage": {"ack_after": "replica"}})).start()
 
 
 async def test_ask_during_a_slot_migration_goes_to_the_importing_node_once(cluster_url: str) -> None:
