@@ -43,6 +43,7 @@ async def run() -> int:
     if server is not None:
         server.should_exit = True
     await watcher.stop()
+    watcher.metrics.close()
     return 0
 
 

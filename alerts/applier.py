@@ -1,7 +1,8 @@
 """Apply effects: each one an idempotent Redis step keyed by the seq of the event that caused it.
 
-Effects of one event are applied in order. A crash anywhere leaves the event unacked; its next reader folds it
-again from the saved state, gets the same effects, and every step here then changes nothing the second time.
+Effects of one event are applied in order (:mod:`alerts.scheduling` keeps the order, tour by tour). A crash
+anywhere leaves the event unacked; its next reader folds it again from the saved state, gets the same effects, and
+every step here then changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Generator
+import zlib
+from collections.abc import Awaitable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from alerts.pool import PoolStore
+from alerts.rules.aggregates import category_share, pool_exhausted
 from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
@@ -28,6 +32,7 @@ from alerts.rules.effects import (
     SetDeadline,
     UpsertAlert,
 )
+from alerts.scheduling import EffectFailed, Planned, Step, apply_in_order
 from alerts.store import AlertStore, upsert_result
 from guide_app_api.codec import packb
 from guide_app_api.scope import incident_tour
@@ -35,41 +40,12 @@ from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
 from server.db.scripts import RedisScripts, ScriptRunner
+from server.db.writer import LANE
 from server.storage.notices import dispatched, incident_push, publish_call
 
 log = logging.getLogger(__name__)
 
-FX_TTL = 7 * 86400
-# one script call each, whose order against the tour's other steps is all that matters (what a reply calls for,
-# an upsert's escalation clocks or a complaint count's category alert, follows on keys no effect's own call
-# touches): a tour's run of these goes out pipelined on one writer lane, which keeps their order; any other effect
-# (a pool pull or release: several dependent calls) waits for everything before it and runs alone
-SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged,
-               CountComplaint)
 HELD_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0, 86400.0)
-
-
-class Step:
-    """A started effect: its script call is queued already. Its reply may call for more (``then`` queues the
-    follow-up calls and returns them, possibly none): awaiting the step awaits the call, then each of those. The
-    consumer awaits the reply alone first, so the tour's next event can be written while the follow-ups are in
-    flight (``alerts.consumer``). Cancelling it cancels the call, which the writer then never writes if it has not
-    yet."""
-
-    __slots__ = ("call", "then")
-
-    def __init__(self, call: Awaitable[Any], then: Callable[[Any], list[Awaitable[Any]]] | None = None) -> None:
-        self.call, self.then = call, then
-
-    def __await__(self) -> Generator[Any, None, None]:
-        reply = yield from self.call.__await__()
-        if self.then is not None:
-            for more in self.then(reply):
-                yield from more.__await__()
-
-    def cancel(self) -> None:
-        if isinstance(self.call, asyncio.Future):
-            self.call.cancel()
 
 
 class EffectApplier:
@@ -90,6 +66,25 @@ class EffectApplier:
 
     def _shard(self, tour_id: str) -> int:
         return keys.shard_of(tour_id, self.settings.storage.shards)
+
+    async def apply_tours(self, plans: dict[str, Planned], now: float) -> dict[str, tuple[dict[str, Any], str]]:
+        """Each tour's effects in order, tours side by side: effects of different tours are independent, and the
+        pipelined writer sends them together. Returns the tours whose effects failed, each with the event the
+        failure is charged to and its error. Storage trouble (or a cancellation) is raised instead, once every tour
+        has settled: the whole read is then retried as it is, and no event is charged."""
+        tours = list(plans)
+        outcomes = await asyncio.gather(*(self.apply_tour(plans[t], now) for t in tours), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, RedisError | asyncio.CancelledError):
+                raise outcome
+        return {tour_id: outcome.args if isinstance(outcome, EffectFailed) else (plans[tour_id][0][0], repr(outcome))
+                for tour_id, outcome in zip(tours, outcomes, strict=True) if isinstance(outcome, BaseException)}
+
+    async def apply_tour(self, planned: Planned, now: float) -> None:
+        """One tour's effects, in stream order (:mod:`alerts.scheduling` keeps the order and says whose failure is
+        whose), on the writer lane the tour is pinned to."""
+        LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
+        await apply_in_order(planned, self.apply_one, now)
 
     def apply_one(self, effect: Effect, index: int, event: dict[str, Any], now: float) -> Awaitable[Any]:
         """Start the step of an event's ``index``-th effect, idempotent by a token naming both, and return what to
@@ -177,13 +172,8 @@ class EffectApplier:
             self.pool_pulls.inc("fallback" if result.fallback else result.status)
             if result.status == "queued":
                 waiting = await self.pool.waiting(effect.region, kind)
-                await self.upsert(UpsertAlert(
-                    kind="pool_exhausted", dedup_key=f"pool_exhausted:{effect.region}:{kind}",
-                    severity="critical", region=effect.region, tour_id=None,
-                    summary=f"No {kind} free in {effect.region}: {len(waiting)} incident(s) waiting",
-                    details={"kind": kind, "region": effect.region, "incidents": waiting,
-                             "incident_id": effect.incident_id}),
-                    f"{token}:{kind}", {}, now)
+                await self.upsert(pool_exhausted(effect.region, kind, waiting, effect.incident_id),
+                                  f"{token}:{kind}", {}, now)
             else:
                 sent = dispatched(effect.incident_id, result.resource, result.region, fallback=result.fallback,
                                   shortfall=result.shortfall)
@@ -210,22 +200,14 @@ class EffectApplier:
         return self.runner.call(
             "count_complaint",
             [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
-            [effect.category, FX_TTL])
+            [effect.category, keys.EFFECT_MARKER_TTL])
 
     def _counted(self, flat: Any, effect: CountComplaint, now: float) -> list[Awaitable[Any]]:
         """What a complaint count's reply calls for, queued: the route's category alert once one category holds
         more than its share of enough complaints, or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        total = sum(counts.values())
-        rules = self.settings.rules
-        share = counts.get(effect.category, 0) / total if total else 0.0
-        if total < rules.category_min_complaints or share <= rules.category_share:
+        upsert = category_share(counts, effect.route, effect.region, effect.category, self.settings.rules)
+        if upsert is None:
             return []
-        upsert = UpsertAlert(
-            kind="category_share", dedup_key=f"category_share:{effect.route}:{effect.category}",
-            severity="medium", region=effect.region, tour_id=None,
-            summary=f"{effect.category} is {share:.0%} of route {effect.route}'s complaints",
-            details={"route": effect.route, "category": effect.category, "share": round(share, 3),
-                     "complaints": total, "counts": counts}, escalate=False)
         return [Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
                      lambda reply: self._upserted(reply, upsert, {}, now))]

@@ -1,4 +1,5 @@
-"""The consumer loop of one shard: read a batch, fold, evaluate, apply effects, save states, ack. Nothing more.
+"""The consumer loop of one shard: read a batch, fold and evaluate it, hand the effects to the applier, then save
+the states and ack. Nothing more: when and in what order effects reach Redis is :mod:`alerts.scheduling`'s.
 
 Only the watcher holding the shard's lease runs this, so one tour's events are folded in stream order by one
 process, and its folded states can be cached in memory while the lease lasts. Crash safety (docs/design.md):
@@ -14,26 +15,26 @@ import asyncio
 import logging
 import time
 import traceback
-import zlib
-from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
-from alerts.applier import SINGLE_STEP, EffectApplier, Step
+from alerts.applier import EffectApplier
 from alerts.rules.effects import Effect, EscalateAlert
 from alerts.rules.evaluate import evaluate
 from alerts.rules.fold import fold
 from alerts.rules.state import TourState
+from alerts.scheduling import Planned
 from guide_app_api.codec import unpackb
 from server.core import keys
 from server.core.keys import parse_seq
-from server.core.metrics import Counter, Registry
+from server.core.metrics import Registry
 from server.core.settings import Settings
-from server.db.resp import REPLY_TIMEOUT, RespConnection, RespError, pack
+from server.db.cluster import key_connection
+from server.db.resp import REPLY_TIMEOUT, RespError, pack
 from server.db.scripts import script
-from server.db.writer import LANE, ScriptWriter
+from server.db.writer import ScriptWriter
 
 log = logging.getLogger(__name__)
 
@@ -62,34 +63,8 @@ def decode_entry(raw_id: bytes, fields: dict[bytes, bytes]) -> dict[str, Any]:
     return event
 
 
-def consumer_metrics(metrics: Registry) -> dict[str, Counter]:
-    """The consumers' counters, registered once per registry however many shards a watcher owns."""
-    found = getattr(metrics, "_consumer_metrics", None)
-    if found is None:
-        found = {
-            "folded": metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",)),
-            "dead": metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream"),
-        }
-        metrics._consumer_metrics = found  # type: ignore[attr-defined]
-    return found
-
-
-_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "NOSCRIPT", "TRYAGAIN", "CLUSTERDOWN")
-
-
-def storage_trouble(exc: RedisError) -> bool:
-    """An outage worth retrying as it is (connection, timeout, a server not ready), not an error in the call."""
-    if isinstance(exc, ResponseError):
-        return str(exc).startswith(_TRANSIENT_REPLIES)
-    return True
-
-
 class LeaseLost(RedisError):
     """The shard's lease is no longer ours: nothing more is saved or acked; the new owner redoes the work."""
-
-
-class EffectFailed(Exception):
-    """Applying an event's effects failed for a reason other than storage: ``args`` = (event, traceback)."""
 
 
 class ShardConsumer:
@@ -103,7 +78,7 @@ class ShardConsumer:
         self.consumer = consumer
         self.applier = applier
         self.stream = keys.events(shard)
-        self.reader = RespConnection(settings.redis_url or "")
+        self.reader = key_connection(settings.redis_url or "", self.stream)  # to the stream's primary
         self.states: dict[str, TourState] = {}
         self.last_seqs: dict[str, tuple[str, tuple[int, int]]] = {}  # tour -> its state's last_seq, parsed
         self.retry_pending = True  # first finish what a previous owner (or we) left pending
@@ -114,8 +89,9 @@ class ShardConsumer:
         self.unsaved: set[str] = set()  # tours whose state changed (each state knows which of its fields)
         self.unacked: dict[str, list[bytes]] = {}
         self.last_flush = time.monotonic()
-        self.folded = consumer_metrics(metrics)["folded"]
-        self.dead = consumer_metrics(metrics)["dead"]
+        # one family however many shards the watcher owns: the registry returns the metric registered first
+        self.folded = metrics.counter("tourpulse_events_folded_total", "Events folded, by type", ("type",))
+        self.dead = metrics.counter("tourpulse_dead_letters_total", "Entries moved to a dead-letter stream")
 
     async def ensure_group(self) -> None:
         try:
@@ -220,7 +196,7 @@ class ShardConsumer:
     async def _dead_letter(self, raw_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
         body = {b"seq": raw_id, b"error": error.encode()[-4000:], **fields}
         pipe = self.redis.pipeline(transaction=True)  # one slot: the dead letter and the ack land together
-        pipe.xadd(keys.dead_letters(self.shard), body, maxlen=100_000, approximate=True)
+        pipe.xadd(keys.dead_letters(self.shard), body, maxlen=keys.DEAD_LETTERS_MAXLEN, approximate=True)
         pipe.xack(self.stream, keys.GROUP, raw_id)
         await pipe.execute()
         self.dead.inc()
@@ -246,7 +222,7 @@ class ShardConsumer:
             except Exception:  # noqa: BLE001 - an undecodable entry can never succeed: dead-letter it now
                 await self._dead_letter(raw_id, fields, traceback.format_exc())
         await self._load_states(list({e["tour_id"] for e in events if e.get("tour_id")}))
-        plans: dict[str, list[tuple[dict[str, Any], list[Effect]]]] = {}
+        plans: dict[str, Planned] = {}
         dirty: set[str] = set()
         failed_tours: set[str] = set()
         types: dict[str, int] = {}
@@ -267,15 +243,8 @@ class ShardConsumer:
                     dirty.add(tour_id)
             for kind, count in types.items():
                 self.folded.inc(kind, by=count)
-            tours = list(plans)
-            outcomes = await asyncio.gather(*(self._apply(plans[t], now) for t in tours), return_exceptions=True)
-            for tour_id, outcome in zip(tours, outcomes, strict=True):
-                if isinstance(outcome, RedisError | asyncio.CancelledError):
-                    raise outcome
-                if isinstance(outcome, BaseException):
-                    event, error = outcome.args if isinstance(outcome, EffectFailed) else (plans[tour_id][0][0],
-                                                                                           repr(outcome))
-                    self._failed(event, tour_id, error, plans, dirty, failed_tours)
+            for tour_id, (event, error) in (await self.applier.apply_tours(plans, now)).items():
+                self._failed(event, tour_id, error, plans, dirty, failed_tours)
         except BaseException:
             # effects may be half-applied and states ahead of Redis: forget the cache, retry from Redis
             for tour_id in set(dirty) | failed_tours | set(plans):
@@ -315,119 +284,6 @@ class ShardConsumer:
         folded = fold(state, event, self.settings.rules)
         self.last_seqs[tour_id] = (state.last_seq, seq)
         return True, evaluate(state, event, folded, self.settings, now)
-
-    async def _apply(self, planned: list[tuple[dict[str, Any], list[Effect]]], now: float) -> None:
-        """One tour's effects, in stream order. The tour is pinned to one writer lane, which sends calls in the
-        order they were queued, so an event's single-step effects (an upsert, its deadlines, a notice: never two on
-        the same key) are all started before the first is awaited; a multi-step effect (a pool pull) waits for
-        everything before it and runs alone.
-
-        An event's calls are written once every earlier event's own calls were answered without error, so should
-        one fail, no later event's call has landed: the retry (or, for a poison event, the fold without it) is the
-        first to apply them. What those answers call for (an opened alert's ack clocks, a route's category alert:
-        keys no event's own calls touch) is queued at once, ahead of the next event's calls, and awaited after
-        them: it costs the tour no round trip of its own. It lands before the tour's entries are acked, and a
-        failure of it is charged to the event whose answer called for it; by then the next event's own calls may
-        have landed (folded with that event, whose own calls had landed too), so should such a failure come back
-        every time, the fold without the dead-lettered event finds its successor's effects applied already.
-        Storage trouble stops the whole read (retried as it is); an error reply that will come back every time (a
-        script error) is charged to its own event alone."""
-        LANE.set(zlib.crc32(str(planned[0][0].get("tour_id")).encode()))
-        apply_one = self.applier.apply_one
-        behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None = None  # an event's follow-ups in flight
-        for event, effects in planned:
-            started: list[Awaitable[Any]] = []
-            unstarted = ""
-            try:
-                for index, effect in enumerate(effects):
-                    if isinstance(effect, SINGLE_STEP):
-                        started.append(apply_one(effect, index, event, now))
-                        continue
-                    # a multi-step effect: after everything before it has landed, and alone
-                    await self._land(behind, event, started, hold=False)
-                    behind, started = None, []
-                    await self._settle(event, [apply_one(effect, index, event, now)])
-            except (RedisError, EffectFailed, asyncio.CancelledError):
-                raise
-            except Exception:  # noqa: BLE001 - an effect that could not even start (its arguments): this event's
-                unstarted = traceback.format_exc()  # fault, once what it and the events before it started settle
-            if unstarted:
-                await self._land(behind, event, started, hold=False)
-                raise EffectFailed(event, unstarted)
-            behind = await self._land(behind, event, started)
-        if behind is not None:
-            await self._settle(*behind)
-
-    async def _land(self, behind: tuple[dict[str, Any], list[Awaitable[Any]]] | None, event: dict[str, Any],
-                    started: list[Awaitable[Any]], hold: bool = True) -> tuple[dict[str, Any], list[Any]] | None:
-        """The previous event's follow-ups (written first), then the answers to this event's calls. Returns this
-        event's follow-ups, in flight (``hold``), or awaits them too. Everything here settles before a failure is
-        raised: storage trouble first, else the earlier event's."""
-        failures: list[BaseException] = []
-        if behind is not None:
-            try:
-                await self._settle(*behind)
-            except asyncio.CancelledError:
-                self._abandon(started)
-                raise
-            except (RedisError, EffectFailed) as exc:
-                failures.append(exc)
-        followups: list[Awaitable[Any]] = []
-        try:
-            followups = await self._settle(event, started, hold=hold and not failures)
-        except (RedisError, EffectFailed) as exc:
-            failures.append(exc)
-        if failures:
-            raise next((f for f in failures if isinstance(f, RedisError)), failures[0])
-        return (event, followups) if followups else None
-
-    @staticmethod
-    async def _settle(event: dict[str, Any], steps: list[Awaitable[Any]], hold: bool = False) -> list[Any]:
-        """Await an event's steps in flight, in turn (their calls are queued already, so this costs no round trip
-        each), then what their replies called for; every one settles before a failure is raised. ``hold``: what
-        the replies called for is returned instead, queued but not awaited (unless a step failed)."""
-        failures: list[BaseException] = []
-        followups: list[Awaitable[Any]] = []
-        for n, step in enumerate(steps):
-            try:
-                if isinstance(step, Step):  # its reply; what that calls for is queued at once
-                    reply = await step.call
-                    if step.then is not None:
-                        followups += step.then(reply)
-                else:
-                    await step
-            except asyncio.CancelledError:
-                ShardConsumer._abandon(steps[n + 1:] + followups)
-                raise
-            except Exception as exc:  # noqa: BLE001 - classified below, once all have settled
-                failures.append(exc)
-        if followups and (failures or not hold):
-            try:
-                await ShardConsumer._settle(event, followups)
-            except RedisError as exc:
-                failures.append(exc)
-            except EffectFailed as exc:
-                failures.append(exc.__cause__ or exc)
-            followups = []
-        for failure in failures:
-            if isinstance(failure, RedisError) and storage_trouble(failure):
-                raise failure
-        if failures:
-            raise EffectFailed(event, "".join(traceback.format_exception(failures[0]))) from failures[0]
-        return followups
-
-    @staticmethod
-    def _abandon(steps: list[Awaitable[Any]]) -> None:
-        """Nobody will await these: a call not yet written is not written, and the outcome of one already
-        answered is taken (so a failure among them is not reported as never retrieved)."""
-        for step in steps:
-            call = step.call if isinstance(step, Step) else step
-            if isinstance(call, asyncio.Future):
-                if call.done() and not call.cancelled():
-                    call.exception()
-                call.cancel()
-            elif isinstance(call, Coroutine):
-                call.close()
 
     async def _commit(self, tours: set[str], ids: list[bytes]) -> None:
         """Each tour's meta and the records that changed, and the entries folded into them, in one step that is

@@ -90,6 +90,13 @@ def _unmark(marker: Any) -> tuple[bool, str, dict[str, Any]] | None:
     return None if alert is None else (opened == "1", seq, alert)
 
 
+def changed_alert(reply: Any) -> dict[str, Any] | None:
+    """The alert after a resolve, escalate or annotate step; None when the step changed nothing."""
+    _outcome, marker = reply
+    applied = _unmark(marker)
+    return applied[2] if applied else None
+
+
 def upsert_result(reply: Any) -> UpsertResult:
     """The reply of ``alert_upsert.lua`` (an upsert always changes something the first time)."""
     outcome, marker = reply
@@ -127,15 +134,9 @@ class AlertStore:
         return self.runner.call(
             "alert_upsert", [keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(effect.dedup_key)], args)
 
-    async def resolve_by_dedup(self, dedup_key: str, note: str, by: str, token: str,
-                               now: float) -> dict[str, Any] | None:
-        """Resolve the open or acknowledged alert of a condition (None when there is none)."""
-        _outcome, marker = await self.resolve_call(dedup_key, note, by, token, now)
-        applied = _unmark(marker)
-        return applied[2] if applied else None
-
     def resolve_call(self, dedup_key: str, note: str, by: str, token: str, now: float) -> Awaitable[Any]:
-        """:meth:`resolve_by_dedup`, started now."""
+        """Resolve the open or acknowledged alert of a condition, started now (:func:`changed_alert` reads the
+        reply: None when there is no such alert)."""
         return self.runner.call(
             "alert_resolve", [keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
             [*self._head(now, self.settings.storage.retention), by, note])
@@ -146,21 +147,13 @@ class AlertStore:
         pairs: list[str] = []
         for name, value in details.items():
             pairs += [str(name), to_json(value)]
-        _outcome, marker = await self._call(
+        return changed_alert(await self._call(
             "alert_annotate", keys=[keys.ALERT_CHANGES, keys.alert_applied(token), keys.alert_dedup(dedup_key)],
-            args=[*self._head(now, 0), *pairs])
-        applied = _unmark(marker)
-        return applied[2] if applied else None
-
-    async def escalate(self, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
-        """Raise an open alert to ``level`` (severity one step up); None when it was acknowledged, resolved or
-        already at that level."""
-        _outcome, marker = await self.escalate_call(alert_id, level, token, now)
-        applied = _unmark(marker)
-        return applied[2] if applied else None
+            args=[*self._head(now, 0), *pairs]))
 
     def escalate_call(self, alert_id: str, level: int, token: str, now: float) -> Awaitable[Any]:
-        """:meth:`escalate`, started now."""
+        """Raise an open alert to ``level`` (severity one step up), started now (:func:`changed_alert` reads the
+        reply: None when it was acknowledged, resolved or already at that level)."""
         return self.runner.call("alert_escalate", [keys.ALERT_CHANGES, keys.alert_applied(token)],
                                 [*self._head(now, self.settings.storage.retention), alert_id, level])
 
@@ -236,7 +229,8 @@ class AlertStore:
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:
         found = await self._call(
-            "alert_read", keys=[], args=[keys.ALERTS_TAG, alert_id])
+            # the script reads keys it builds from the prefix; ALERT_ALL only names its slot for a cluster to route by
+            "alert_read", keys=[keys.ALERT_ALL], args=[keys.ALERTS_TAG, alert_id])
         return json.loads(found[0]) if found else None
 
     async def audit(self, alert_id: str) -> list[dict[str, Any]]:
@@ -253,7 +247,7 @@ class AlertStore:
             return []
         scan = LIST_SCAN if statuses - ACTIVE else 0
         found = await self._call(
-            "alert_list", keys=[],
+            "alert_list", keys=[keys.ALERT_ALL],  # names the {alerts} slot (the script builds its keys)
             args=[keys.ALERTS_TAG, "1" if statuses & ACTIVE else "0", scan, *regions])
         alerts = [json.loads(raw) for raw in found]
         alerts = [a for a in alerts if a["status"] in statuses and (kind is None or a["kind"] == kind)]

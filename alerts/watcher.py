@@ -1,11 +1,16 @@
-"""One watcher process: shard leases, a consumer task per owned shard, and the deadline clock.
+"""One watcher process: shard leases, a consumer task per owned shard, and three periodic jobs.
 
-- Leases: every ``lease_ttl / 3`` the watcher renews the leases it holds, and takes free shards up to its fair share
-  (shards / live watchers, from a heartbeat set). A watcher that dies stops renewing; its leases expire and the
-  others take its shards over, first finishing the entries it left pending.
-- Deadlines: one APScheduler interval job (coalesced, one instance) moves due deadlines of the owned shards into
-  their streams, one Lua step per shard, as ``deadline`` events. The scheduler only triggers; nothing else.
-- Housekeeping: streams are trimmed to the retention, never past an entry the group has not acked.
+APScheduler runs every periodic job (interval jobs, coalesced, one instance each, started by :meth:`Watcher.start`
+and stopped by :meth:`Watcher.stop`); it only triggers, the jobs decide. A job's failure is logged and counted
+(``tourpulse_watcher_job_errors_total{job}``) and the job runs again at its next interval.
+
+- ``leases``: every ``lease_ttl / 3`` the watcher renews the leases it holds, and takes free shards up to its fair
+  share (shards / live watchers, from a heartbeat set). A watcher that dies stops renewing; its leases expire and
+  the others take its shards over, first finishing the entries it left pending.
+- ``deadlines``: every ``tick`` due deadlines of the owned shards move into their streams, one Lua step per shard,
+  as ``deadline`` events; from there they are read and acked like any event, so each fires once.
+- ``retention``: every 30 s the owned streams are trimmed to the retention, never past an entry the group has not
+  acked, and the lag and pending gauges are refreshed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -30,16 +36,18 @@ from alerts.store import AlertStore
 from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
-from server.db.client import redis_client
+from server.db.client import close_client, redis_client
+from server.db.cluster import make_writer
+from server.db.durability import choose, server_facts
 from server.db.scripts import script
-from server.db.writer import ScriptWriter
+from server.db.writer import REPLICA, WRITE
 
 log = logging.getLogger(__name__)
-logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of the deadline job at INFO
+logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it logs every run of every job at INFO
 
-FIRED_TTL = 8 * 86400
 MOVE_LIMIT = 500
 MOVE_CONCURRENCY = 16  # shards whose due deadlines are moved at once
+RETENTION_EVERY = 30.0  # seconds between two trims of the owned streams
 
 
 class Watcher:
@@ -50,42 +58,55 @@ class Watcher:
         self.metrics = metrics or Registry()
         self.id = watcher_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.owned: dict[int, tuple[asyncio.Event, asyncio.Task[None]]] = {}
-        self._tasks: list[asyncio.Task[None]] = []
         self._scheduler: AsyncIOScheduler | None = None
-        # the loops also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
-        # command is sometimes swallowed there, and the loop would go on (consumers stop on their `owns` event)
+        self._jobs: set[asyncio.Task[Any]] = set()  # the jobs running now, each in its own task
+        # the jobs also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
+        # command is sometimes swallowed there, and the job would go on (consumers stop on their `owns` event)
         self._running = True
+        # any watcher that trims a shard measures it: with several processes, the latest figure counts
         self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
-                                      ("shard",))
+                                      ("shard",), multiprocess_mode="livemostrecent")
         self.pending = self.metrics.gauge("tourpulse_consumer_pending", "Entries read but not acked, by shard",
-                                          ("shard",))
+                                          ("shard",), multiprocess_mode="livemostrecent")
         self.fired = self.metrics.counter("tourpulse_deadlines_fired_total", "Deadlines moved into streams")
+        self.job_errors = self.metrics.counter("tourpulse_watcher_job_errors_total",
+                                               "Failures of the watcher's periodic jobs, by job", ("job",))
 
     async def start(self) -> None:
+        # with ack_after = "replica" the watcher's effects and acks wait for a replica too, so a failover never
+        # loses an effect whose entry was acked (contract §14); it refuses to start, naming the setting, where a
+        # primary has no replica
+        acks = choose(self.settings.storage, await server_facts(self.settings.redis_url or ""))
+        ack = REPLICA if acks.events & REPLICA else WRITE
         self.redis = redis_client(self.settings.redis_url or "", tail=True, max_connections=128)
         # every effect of every owned shard goes through one pipelined writer: shards share round trips
-        self.writer = ScriptWriter(self.settings.redis_url or "", lanes=2)
+        self.writer = make_writer(self.settings.redis_url or "", lanes=2, ack=ack)
         await self.writer.start()
         self.store = AlertStore(self.redis, self.settings, self.writer)
         self.pool = PoolStore(self.redis, self.settings, self.writer)
         self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics, self.writer)
         await self._balance()
-        self._tasks.append(asyncio.create_task(self._lease_loop(), name="watcher-leases"))
-        self._tasks.append(asyncio.create_task(self._housekeeping_loop(), name="watcher-housekeeping"))
         self._scheduler = AsyncIOScheduler()
-        self._scheduler.add_job(self.move_due, "interval", seconds=self.settings.watcher.tick,
-                                coalesce=True, max_instances=1, id="deadlines", misfire_grace_time=None)
+        jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {
+            "leases": (self._balance, self.settings.watcher.lease_ttl / 3),
+            "deadlines": (self.move_due, self.settings.watcher.tick),
+            "retention": (self.retention, RETENTION_EVERY),
+        }
+        for name, (job, seconds) in jobs.items():
+            self._scheduler.add_job(self._job, "interval", (name, job), id=name, seconds=seconds, coalesce=True,
+                                    max_instances=1, misfire_grace_time=None)
         self._scheduler.start()
 
     async def stop(self) -> None:
+        # the jobs first, so that the lease job neither takes nor drops shards while they are dropped here
+        self._running = False
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
-        # the lease loop first, so that it neither takes nor drops shards while they are dropped here
-        self._running = False
-        for task in self._tasks:
+            self._scheduler = None
+        for task in self._jobs:
             task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks)
+        if self._jobs:
+            await asyncio.wait(self._jobs)
         # together: a consumer may only notice its cancellation when its blocking read returns
         await asyncio.gather(*(self._drop(shard) for shard in list(self.owned)))
         with contextlib.suppress(RedisError):
@@ -93,19 +114,36 @@ class Watcher:
                 await script(self.redis, "release_lease")(keys=[keys.lease(shard)], args=[self.id])
             await self.redis.zrem(keys.WATCHERS, self.id)
         await self.writer.stop()
-        await self.redis.aclose(close_connection_pool=True)
+        await close_client(self.redis)
+
+    async def _job(self, name: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """One run of a periodic job, owned by the watcher (:meth:`stop` cancels and awaits it). A failure is logged
+        and counted here, and the job runs again at its next interval."""
+        if not self._running:
+            return  # a run the scheduler had already started as the watcher stopped
+        task = asyncio.current_task()
+        assert task is not None
+        self._jobs.add(task)
+        try:
+            await job()
+        except asyncio.CancelledError:
+            if self._running:
+                raise
+            # stopping: the task ends here (raising would only have the scheduler log the cancellation as an error)
+        except Exception as exc:  # noqa: BLE001 - logged and counted; the next run tries again
+            self._job_failed(name, exc)
+        finally:
+            self._jobs.discard(task)
+
+    def _job_failed(self, name: str, exc: Exception, shard: int | None = None) -> None:
+        where = f"shard {shard}: {name}" if shard is not None else f"watcher {self.id}: {name}"
+        self.job_errors.inc(name)
+        if isinstance(exc, RedisError):  # storage trouble: the next run tries again
+            log.warning("%s failed: %s", where, exc)
+        else:
+            log.error("%s failed", where, exc_info=exc)
 
     # --- leases -------------------------------------------------------------------------------------------
-    async def _lease_loop(self) -> None:
-        while self._running:
-            await asyncio.sleep(self.settings.watcher.lease_ttl / 3)
-            if not self._running:
-                return
-            try:
-                await self._balance()
-            except RedisError as exc:
-                log.warning("watcher %s: lease round failed: %s", self.id, exc)
-
     async def _balance(self) -> None:
         now = time.time()
         ttl = self.settings.watcher.lease_ttl
@@ -166,13 +204,13 @@ class Watcher:
             async with gate:
                 return await mover(keys=[keys.deadlines(shard), keys.events(shard)],
                                    args=[now, MOVE_LIMIT, keys.deadline_prefix(shard), keys.fired_prefix(shard),
-                                         FIRED_TTL])
+                                         keys.FIRED_TTL])
 
         outcomes = await asyncio.gather(*(move(shard) for shard in shards), return_exceptions=True)
         moved = 0
         for shard, outcome in zip(shards, outcomes, strict=True):
             if isinstance(outcome, RedisError):
-                log.warning("shard %s: moving deadlines failed: %s", shard, outcome)
+                self._job_failed("deadlines", outcome, shard)  # the other shards' deadlines moved all the same
             elif isinstance(outcome, BaseException):
                 raise outcome
             else:
@@ -182,20 +220,19 @@ class Watcher:
         return moved
 
     # --- housekeeping -------------------------------------------------------------------------------------
-    async def _housekeeping_loop(self) -> None:
-        while self._running:
-            await asyncio.sleep(30.0)
+    async def retention(self) -> None:
+        """Trim the notice reads and each owned stream; storage trouble with one does not keep the others untrimmed."""
+        try:
+            await self.trim_reads(time.time())
+        except RedisError as exc:
+            self._job_failed("retention", exc, None)
+        for shard in list(self.owned):
+            if not self._running:
+                return
             try:
-                await self.trim_reads(time.time())
+                await self.trim(shard, time.time())
             except RedisError as exc:
-                log.warning("notice reads: housekeeping failed: %s", exc)
-            for shard in list(self.owned):
-                if not self._running:
-                    return
-                try:
-                    await self.trim(shard, time.time())
-                except RedisError as exc:
-                    log.warning("shard %s: housekeeping failed: %s", shard, exc)
+                self._job_failed("retention", exc, shard)
 
     async def trim_reads(self, now: float) -> None:
         """The ``notice_read`` confirmations are only counted, never consumed: keep the retention of them.

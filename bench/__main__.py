@@ -22,7 +22,7 @@ from typing import Any
 from bench.common import Ctx, cpu_times, machine, steal_pct, versions
 from server.db.embedded import EmbeddedRedis
 
-SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "abuse", "fuzz")
+SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "app", "cluster", "abuse", "fuzz")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 
@@ -82,6 +82,9 @@ def table(doc: dict[str, Any]) -> str:
         for key in module.KEYS:
             value = doc[name].get(key)
             lines.append(f"{name + '.' + key:<40} {'-' if value is None else value}")
+        for key in getattr(module, "DURABILITY_KEYS", ()):  # `cluster` also writes `durability`
+            value = (doc.get("durability") or {}).get(key)
+            lines.append(f"{'durability.' + key:<40} {'-' if value is None else value}")
         if doc[name].get("error"):
             lines.append(f"{name + '.error':<40} {doc[name]['error']}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ import redis.asyncio as aioredis
 
 from server.core import keys
 from server.core.tokens import issue
+from server.db.client import close_client, redis_client
 from server.db.embedded import free_port
 from server.storage.tours import TourRegistry, validate_tour
 
@@ -114,14 +115,15 @@ class ServerProc:
         return int(self.ps.memory_info().rss)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
 
 
 async def start_servers(*procs: ServerProc) -> None:
@@ -149,7 +151,7 @@ async def register_tours(ctx: Ctx, ids: list[str], region: str = "yunnan") -> No
 
     settings = build_settings({"redis_url": ctx.redis_url, "secret": SECRET, "doc": settings_doc()})
     start = today() - dt.timedelta(days=DAYS_BEFORE)
-    client = aioredis.Redis.from_url(ctx.redis_url)
+    client = redis_client(ctx.redis_url)  # a cluster's too
     try:
         registry = TourRegistry(client, settings)
         now = time.time()
@@ -159,7 +161,7 @@ async def register_tours(ctx: Ctx, ids: list[str], region: str = "yunnan") -> No
                    "travellers": 30}
             await registry.put(validate_tour(tour_id, doc), now)
     finally:
-        await client.aclose()
+        await close_client(client)
 
 
 def token(role: str, sub: str, *, tours: tuple[str, ...] = (), regions: tuple[str, ...] = ()) -> str:

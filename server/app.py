@@ -24,13 +24,14 @@ from server.core.access_log import install_redaction
 from server.core.gctune import tune_gc
 from server.core.metrics import Registry
 from server.core.settings import Settings, check_secret, load_settings
-from server.db.client import TAIL_BLOCK_S, redis_client
-from server.db.writer import ScriptWriter
+from server.db.client import TAIL_BLOCK_S, close_client, redis_client
+from server.db.cluster import make_writer
+from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.revocations import Revocations
 from server.storage.tours import TourRegistry
-from server.web import board
-from server.web.api import alerts, incidents, notices, pool, reports, tokens, tours
+from server.web import app_page, board
+from server.web.api import alerts, guide, incidents, join, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
 from server.web.body_limit import BodyLimit
 from server.web.errors import EXCEPTION_HANDLERS
@@ -76,18 +77,20 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state = app.state
         state.settings = settings
         state.metrics = Registry()
+        # before anything starts: a durability the server cannot honour refuses to start (contract §14)
+        acks = await resolve_acks(settings.storage, settings.redis_url or "")
         state.redis = redis_client(settings.redis_url)
         tail_client = redis_client(settings.redis_url, tail=True, max_connections=4)
-        state.writer = ScriptWriter(settings.redis_url)
+        state.writer = make_writer(settings.redis_url)
         state.tours = TourRegistry(state.redis, settings)
         state.revocations = Revocations(state.redis)
         state.sessions = Sessions(state.revocations, settings.limits.connections_per_sender)
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S, send_queue=settings.limits.send_queue)
         state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics,
-                                    state.sessions)
+                                    state.sessions, acks)
         state.alert_store = AlertStore(state.redis, settings)
         state.pool = PoolStore(state.redis, settings)
-        state.incidents = IncidentLog(state.redis, settings)
+        state.incidents = IncidentLog(state.redis, settings, state.writer, acks.incidents)
         state.change_hub = ChangeHub(tail_client, settings)
         watcher: Any = None
         started: list[Any] = []
@@ -108,7 +111,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                 with contextlib.suppress(Exception):
                     await part.stop()
             for client in (state.redis, tail_client):
-                await client.aclose(close_connection_pool=True)
+                await close_client(client)
+            state.metrics.close()
 
     routes: list[Any] = [
         Route("/healthz", healthz),
@@ -124,6 +128,9 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *tokens.routes,
         *tours.routes,
         *notices.routes,
+        *join.routes,
+        *guide.routes,
+        *app_page.routes(),
     ]
     # every HTTP body is bounded before any handler reads it (413 beyond [limits] max_body)
     middleware = [Middleware(BodyLimit, max_body=settings.limits.max_body)]

@@ -1,4 +1,5 @@
-"""The ``tourpulse`` command (contract §1): serve, token, tours import, pool import, simulate.
+"""The ``tourpulse`` command (contract §1, §14): serve, token, join (§9), tours import, pool import, simulate,
+dev-cluster.
 
 Settings are read once here (``load_settings``) and passed down. ``serve`` starts an embedded Valkey when
 ``REDIS_URL`` is unset and leaves its URL in ``<data_dir>/redis.url`` (mode 0600) while it runs, so that the
@@ -149,6 +150,41 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- join ------------------------------------------------------------------------------------------------
+async def _join_code(settings: Settings, tour_id: str, new: bool) -> Any:
+    from server.storage import joins as join
+    from server.storage.tours import TourRegistry
+
+    async with connect(settings) as redis:
+        tour = await TourRegistry(redis, settings).get(tour_id)
+        if tour is None:
+            return None
+        now = time.time()
+        expires_at = join.phone_expiry([tour], now, settings.limits.max_token_ttl)
+        if expires_at <= now:
+            return None
+        issue_or_show = join.issue_code if new else join.current_code
+        return await issue_or_show(redis, tour_id, expires_at, now)
+
+
+def cmd_join(args: argparse.Namespace) -> int:
+    """The tour's join link and its QR code, for a terminal (the same code the guide's phone shows)."""
+    from server.storage.joins import qr_terminal
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc), 2)
+    code = asyncio.run(_join_code(settings, args.tour, args.new))
+    if code is None:
+        return _fail(f"no tour {args.tour!r} that can still be joined", 1)
+    url = code.url(args.base_url or settings.server.base_url or "http://127.0.0.1:8000")
+    print(url)
+    print(qr_terminal(url), end="")
+    print(f"valid until {code.to_wire(url)['expires_at']}")
+    return 0
+
+
 # --- imports ---------------------------------------------------------------------------------------------
 async def _answers(url: str) -> bool:
     import redis.asyncio as aioredis
@@ -166,8 +202,7 @@ async def _answers(url: str) -> bool:
 @contextlib.asynccontextmanager
 async def connect(settings: Settings) -> AsyncIterator[Any]:
     """REDIS_URL if set; else the running ``serve`` of this data dir; else an embedded server for a while."""
-    import redis.asyncio as aioredis
-
+    from server.db.client import close_client, redis_client
     from server.db.embedded import EmbeddedRedis
 
     url = settings.redis_url
@@ -181,11 +216,11 @@ async def connect(settings: Settings) -> AsyncIterator[Any]:
     if url is None:
         embedded = EmbeddedRedis(settings.data_dir).start()
         url = embedded.url
-    client = aioredis.Redis.from_url(url)
+    client = redis_client(url)  # a cluster's URL gets a cluster client
     try:
         yield client
     finally:
-        await client.aclose()
+        await close_client(client)
         if embedded is not None:
             embedded.stop()
 
@@ -267,6 +302,33 @@ def cmd_simulate(rest: list[str]) -> int:
     return int(server.tools.simulate.main(rest) or 0)
 
 
+# --- dev-cluster -----------------------------------------------------------------------------------------
+def cmd_dev_cluster(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from server.db.cluster_dev import DevCluster, DevClusterError
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    folder = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="tourpulse-cluster-"))
+    cluster: DevCluster | None = None
+    try:
+        cluster = DevCluster(folder, primaries=args.primaries, replicas=args.replicas, port=args.port)
+        cluster.start()
+        print(f"REDIS_URL={cluster.url}", flush=True)
+        while True:  # a node that died comes back (as a replica, if its replica was promoted meanwhile)
+            for port in cluster.supervise_once():
+                print(f"tourpulse: node {port} died; restarted", file=sys.stderr, flush=True)
+            time.sleep(0.5)
+    except DevClusterError as exc:
+        return _fail(str(exc), 1)
+    except (KeyboardInterrupt, _Stopped):
+        return 0
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
 # --- parser ----------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tourpulse", description="Real-time in-tour monitoring.")
@@ -287,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--config", help=argparse.SUPPRESS)
     token.set_defaults(run=cmd_token)
 
+    join = commands.add_parser("join", help="print a tour's join link and QR code")
+    join.add_argument("--tour", required=True, help="the tour id")
+    join.add_argument("--new", action="store_true", help="issue a new code (the current one stops working)")
+    join.add_argument("--base-url", help="origin of the link (default: [server] base_url, else the local serve)")
+    join.add_argument("--config", help="TOML settings file (else TOURPULSE_CONFIG)")
+    join.set_defaults(run=cmd_join)
+
     groups = (("tours", cmd_tours_import, "tours"), ("pool", cmd_pool_import, "pool resources"))
     for name, run, what in groups:
         group = commands.add_parser(name, help=f"manage {what}")
@@ -296,6 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
         importer.add_argument("--format", choices=("csv", "json"), help="default: from the file's name")
         importer.add_argument("--config", help="TOML settings file (else TOURPULSE_CONFIG)")
         importer.set_defaults(run=run)
+
+    cluster = commands.add_parser("dev-cluster", help="run a local Valkey Cluster (for development and tests)")
+    cluster.add_argument("--primaries", type=int, default=3)
+    cluster.add_argument("--replicas", type=int, default=1, help="replicas per primary (default 1)")
+    cluster.add_argument("--port", type=int, default=7000, help="the first node's port (default 7000)")
+    cluster.add_argument("--dir", help="where the nodes keep their data (default: a new temporary folder)")
+    cluster.set_defaults(run=cmd_dev_cluster)
 
     simulate = commands.add_parser("simulate", help="drive realistic load against a running server",
                                    add_help=False)

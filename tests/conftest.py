@@ -100,3 +100,21 @@ async def register_tour(base_url: str, tour_id: str, **kw) -> dict:  # noqa: ANN
                                 headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
         resp.raise_for_status()
         return resp.json()
+
+
+# --- a Valkey Cluster (contract §14), for the few tests that need one ------------------------------------
+@pytest.fixture(scope="session")
+def cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``tourpulse dev-cluster`` as a real process (3 primaries, 1 replica each), started once; its REDIS_URL."""
+    from tests.e2e.cluster_helpers import running_dev_cluster
+
+    with running_dev_cluster(Path(tmp_path_factory.mktemp("cluster"))) as (url, _proc):
+        yield url
+
+
+@pytest.fixture
+def cluster_url(cluster_server: str) -> str:
+    from tests.e2e.cluster_helpers import flush_cluster
+
+    flush_cluster(cluster_server)
+    return cluster_server

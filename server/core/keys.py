@@ -240,6 +240,37 @@ def notice_sent(notice_id: str) -> str:
     return f"{NOTICES_TAG}:sent:{notice_id}"
 
 
+# --- joining a tour (§9) ------------------------------------------------------------------------------------
+JOIN_TAG = f"{PREFIX}:{{join}}"
+"""One slot for every join code and each tour's current one, so re-issuing (kill the old, store the new) is one
+script."""
+
+
+def join_code_prefix() -> str:
+    """``join_issue.lua`` builds the old code's key from this when it replaces it."""
+    return f"{JOIN_TAG}:code:"
+
+
+def join_code(code: str) -> str:
+    """A join code's record (JSON: ``tour_id``, ``expires_at``), expiring with the code."""
+    return f"{join_code_prefix()}{code}"
+
+
+def join_current(tour_id: str) -> str:
+    """The tour's current join code (issuing another replaces it)."""
+    return f"{JOIN_TAG}:tour:{tour_id}"
+
+
+def joined(tour_id: str) -> str:
+    """Hash of the travellers who joined the tour through a code: sub -> display name (may be empty)."""
+    return f"{JOIN_TAG}:joined:{tour_id}"
+
+
+def join_rate(address: str, minute: int) -> str:
+    """Joins from one address in one minute (a counter that expires), for the 60-a-minute limit."""
+    return f"{PREFIX}:join-rate:{address}:{minute}"
+
+
 # --- revocations (§13) -----------------------------------------------------------------------------------
 REVOKED_TAG = f"{PREFIX}:{{revoked}}"
 REVOKED = f"{REVOKED_TAG}:subs"

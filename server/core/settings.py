@@ -125,6 +125,11 @@ class StorageSettings:
     idempotency_ttl: float = 7 * 86400.0
     # board resume window: alert changes kept this long (and at most this many) for `since`
     changes_maxlen: int = 100_000
+    # what an ack waits for (contract §14): "write" (in Redis memory), "fsync" (the primary's AOF fsynced),
+    # "replica" (a replica has it too); incidents, safety and follow-up replies: "auto" = fsync where the server
+    # can (AOF and WAITAOF), else write
+    ack_after: str = "write"
+    ack_after_incident: str = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +141,11 @@ class WatcherSettings:
     tick: float = 1.0
     # folded states are saved (and their entries acked) at most this long after their events were read
     flush: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    base_url: str = ""  # §9: the origin of join links; empty = the origin of the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +161,11 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     watcher: WatcherSettings = field(default_factory=WatcherSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
+
+ACK_MODES = ("write", "fsync", "replica")
+_CHOICES = {"ack_after": ACK_MODES, "ack_after_incident": ("auto", *ACK_MODES)}
 
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
@@ -180,6 +194,14 @@ def _coerce(section: str, name: str, default: Any, value: Any) -> Any:
             if not isinstance(value, dict):
                 raise ConfigError("expected a table")
             return {str(k): tuple(str(x) for x in v) for k, v in value.items()}
+        if name == "base_url":
+            if not isinstance(value, str) or (value and not value.startswith(("http://", "https://"))):
+                raise ConfigError("expected an http(s) URL")
+            return value.rstrip("/")
+        if name in _CHOICES:
+            if value not in _CHOICES[name]:
+                raise ConfigError("expected one of " + ", ".join(f'"{c}"' for c in _CHOICES[name]))
+            return value
         if isinstance(default, bool) or isinstance(value, bool):
             raise ConfigError("booleans are not accepted here")
         if isinstance(default, int):
@@ -208,7 +230,7 @@ def _section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 
 _SECTIONS = {
     "rules": RuleSettings, "sla": SlaSettings, "limits": LimitSettings,
-    "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings,
+    "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings, "server": ServerSettings,
 }
 
 

@@ -42,14 +42,27 @@ LANE: ContextVar[int | None] = ContextVar("writer_lane", default=None)
 SHAS: dict[str, str] = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in SCRIPTS.items()}
 _LOAD_ALL = [("SCRIPT", "LOAD", source) for source in SCRIPTS.values()]
 
+# What a call's reply waits for besides Redis memory (contract §14, ``[storage] ack_after``), as bits: FSYNC, the
+# primary's AOF fsynced (WAITAOF 1 0); REPLICA, a replica has the write (WAIT 1). A batch's calls that ask for it
+# share one barrier written right behind them: the write is acked once the barrier says so, never before.
+WRITE, FSYNC, REPLICA = 0, 1, 2
+ACKS = {"write": WRITE, "fsync": FSYNC, "replica": REPLICA}
+_UNSET = object()
+
 
 class Call:
-    __slots__ = ("script", "keys", "args", "future", "written", "retried")
+    __slots__ = ("script", "keys", "args", "future", "written", "retried", "ack", "reply", "held", "check")
 
-    def __init__(self, script: str, keys: list[str], args: list[Any], future: asyncio.Future[Any] | None) -> None:
+    def __init__(self, script: str, keys: list[str], args: list[Any], future: asyncio.Future[Any] | None,
+                 ack: int = WRITE) -> None:
         self.script, self.keys, self.args, self.future = script, keys, args, future
         self.written = 0  # the lane's count of calls written when this one was
         self.retried = False
+        self.ack = ack
+        self.reply: Any = _UNSET  # a durable call's reply, held until its barrier answers
+        # a barrier: the durable calls it stands for, and the test its reply must pass
+        self.held: list[Call] | None = None
+        self.check: Any = None
 
 
 class _Lane:
@@ -71,10 +84,17 @@ class ScriptWriter:
     to one); each caller awaits its own result. A connection lost fails the calls in flight on it (their outcome
     is unknown: every caller retries idempotently) and the next write connects again."""
 
-    def __init__(self, url: str, max_batch: int = 256, lanes: int = 1) -> None:
+    def __init__(self, url: str, max_batch: int = 256, lanes: int = 1, *, ack: int = WRITE,
+                 fsync_timeout: float = 2.0, replica_timeout: float = 1.0) -> None:
         self.lanes = [_Lane(url) for _ in range(lanes)]
-        self.conns = [lane.conn for lane in self.lanes]
+        # fsync acks get a lane of their own: a WAITAOF holds its connection until the next fsync (~100 ms with
+        # appendfsync everysec, measured here), and nothing else should wait behind it
+        self.fsync_lane = _Lane(url)
+        self._every = [*self.lanes, self.fsync_lane]
+        self.conns = [lane.conn for lane in self._every]
         self.max_batch = max_batch
+        self.ack = ack  # for calls that do not say
+        self.fsync_ms, self.replica_ms = int(fsync_timeout * 1000), int(replica_timeout * 1000)
         self._next = 0  # the lane of the next unpinned call: round robin
         self._tasks: list[asyncio.Task[None]] = []
         self.stopped = True  # until started: a call then fails at once instead of waiting for nobody
@@ -90,12 +110,12 @@ class ScriptWriter:
             await self.stop()
             raise
         self._tasks = [asyncio.create_task(self._run(lane), name=f"script-writer-{n}")
-                       for n, lane in enumerate(self.lanes)]
+                       for n, lane in enumerate(self._every)]
         self._tasks.append(asyncio.create_task(self._watchdog(), name="script-writer-watchdog"))
 
     async def stop(self) -> None:
         self.stopped = True
-        tasks = self._tasks + [lane.reader for lane in self.lanes if lane.reader is not None]
+        tasks = self._tasks + [lane.reader for lane in self._every if lane.reader is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -104,7 +124,7 @@ class ScriptWriter:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
-        for lane in self.lanes:
+        for lane in self._every:
             lane.reader = None
             _fail(lane.queue, StorageUnavailable("shutting down"))
             _fail(lane.inflight, StorageUnavailable("shutting down"))
@@ -127,13 +147,16 @@ class ScriptWriter:
         lane.reloaded = lane.written
         lane.reader = asyncio.create_task(self._read(lane, lane.inflight), name="script-writer-reader")
 
-    def call(self, script: str, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
-        """Queue one script call; the future resolves to its result or raises StorageUnavailable."""
-        return self._queue(Call(script, keys, args, asyncio.get_running_loop().create_future()))
+    def call(self, script: str, keys: list[str], args: list[Any], ack: int | None = None) -> asyncio.Future[Any]:
+        """Queue one script call; the future resolves to its result (once as durable as ``ack`` asks, by default
+        the writer's) or raises StorageUnavailable."""
+        return self._queue(Call(script, keys, args, asyncio.get_running_loop().create_future(),
+                                self.ack if ack is None else ack))
 
-    def command(self, *args: bytes | str | int | float) -> asyncio.Future[Any]:
+    def command(self, *args: bytes | str | int | float, ack: int | None = None) -> asyncio.Future[Any]:
         """Queue one plain command (``HSET``, ``XACK``...), streamed with the script calls like them."""
-        return self._queue(Call("", [], list(args), asyncio.get_running_loop().create_future()))
+        return self._queue(Call("", [], list(args), asyncio.get_running_loop().create_future(),
+                                self.ack if ack is None else ack))
 
     def _queue(self, call: Call) -> asyncio.Future[Any]:
         assert call.future is not None
@@ -141,9 +164,12 @@ class ScriptWriter:
             call.future.set_exception(StorageUnavailable("the writer is stopped"))
             return call.future
         pinned = LANE.get()
-        if pinned is None:
-            pinned = self._next = (self._next + 1) % len(self.lanes)
-        lane = self.lanes[pinned % len(self.lanes)]
+        if call.ack & FSYNC:
+            lane = self.fsync_lane
+        else:
+            if pinned is None:
+                pinned = self._next = (self._next + 1) % len(self.lanes)
+            lane = self.lanes[pinned % len(self.lanes)]
         lane.queue.append(call)
         lane.wake.set()
         return call.future
@@ -195,6 +221,11 @@ class ScriptWriter:
                     call.future.set_exception(exc)
         if not sent:
             return
+        durable = [call for call in sent if call.ack and call.future is not None]
+        if durable:
+            for barrier in self._barriers(durable):
+                packed.append(pack(*barrier.args))
+                sent.append(barrier)
         lane.conn.send(packed)
         if not lane.inflight:
             lane.progress = asyncio.get_running_loop().time()
@@ -205,6 +236,37 @@ class ScriptWriter:
         self.batches += 1
         self.calls += len(sent)
 
+    def _barriers(self, durable: list[Call]) -> list[Call]:
+        """The commands that make the durable calls' writes as durable as they asked, each with the test of its
+        reply. They run after the calls on the same connection, so they cover them."""
+        need = 0
+        for call in durable:
+            need |= call.ack
+        barriers = []
+        if need & FSYNC:
+            barrier = Call("", [], ["WAITAOF", 1, 0, self.fsync_ms], None)
+            barrier.check = lambda reply: isinstance(reply, list) and int(reply[0]) >= 1
+            barriers.append(barrier)
+        if need & REPLICA:
+            barrier = Call("", [], ["WAIT", 1, self.replica_ms], None)
+            barrier.check = lambda reply: isinstance(reply, int) and reply >= 1
+            barriers.append(barrier)
+        for barrier in barriers:
+            barrier.held = durable
+        return barriers
+
+    @staticmethod
+    def _barrier(barrier: Call, reply: Any, last: bool) -> None:
+        held = barrier.held or []
+        if isinstance(reply, RespError) or not barrier.check(reply):
+            why = str(reply) if isinstance(reply, RespError) else f"{barrier.args[0]} answered {reply!r}"
+            _fail(list(held), StorageUnavailable(f"the write could not be made durable as asked: {why}"))
+            return
+        if last:
+            for call in held:
+                if call.reply is not _UNSET and call.future is not None and not call.future.done():
+                    call.future.set_result(call.reply)
+
     async def _read(self, lane: _Lane, inflight: deque[Call]) -> None:
         """Resolve the calls in flight on one connection with their replies, in order, until it fails."""
         conn, loop = lane.conn, asyncio.get_running_loop()
@@ -214,10 +276,15 @@ class ScriptWriter:
                 lane.progress = loop.time()
                 for reply in replies:
                     call = inflight.popleft()
-                    if isinstance(reply, RespError):
+                    if call.held is not None:  # the last barrier of its batch decides
+                        self._barrier(call, reply, not inflight or inflight[0].held is not call.held)
+                    elif isinstance(reply, RespError):
                         self._error(lane, call, reply)
                     elif call.future is not None and not call.future.done():
-                        call.future.set_result(reply)
+                        if call.ack:
+                            call.reply = reply  # answered; acked once its barrier says it is durable
+                        else:
+                            call.future.set_result(reply)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the connection is gone or out of step: fail what it carried
@@ -249,15 +316,18 @@ class ScriptWriter:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(1.0)
-            for lane in self.lanes:
+            for lane in self._every:
                 if lane.inflight and loop.time() - lane.progress > REPLY_TIMEOUT:
                     log.warning("storage unavailable: no reply in %.0fs", REPLY_TIMEOUT)
                     lane.conn.abort()
 
 
 def _fail(calls: deque[Call] | list[Call], exc: BaseException) -> None:
-    """Fail the calls (oldest first) and empty ``calls``."""
+    """Fail the calls (oldest first), and those a barrier among them stood for, and empty ``calls``."""
     for call in calls:
         if call.future is not None and not call.future.done():
             call.future.set_exception(exc)
+        for held in call.held or ():
+            if held.future is not None and not held.future.done():
+                held.future.set_exception(exc)
     calls.clear()

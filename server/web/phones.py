@@ -24,6 +24,7 @@ from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
 from server.core.tokens import Claims
+from server.db.durability import Acks
 from server.db.writer import ScriptWriter
 from server.storage.tours import TourRegistry
 from server.web.auth import authenticate
@@ -37,8 +38,9 @@ _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently us
 
 class PhoneService:
     def __init__(self, settings: Settings, writer: ScriptWriter, tours: TourRegistry, hub: NoticeHub,
-                 metrics: Registry, sessions: Sessions) -> None:
+                 metrics: Registry, sessions: Sessions, acks: Acks | None = None) -> None:
         self.settings = settings
+        self.acks = acks or Acks()  # what each kind of message's ack waits for (contract §14)
         self.writer = writer
         self.tours = tours
         self.hub = hub
@@ -154,8 +156,9 @@ class PhoneService:
         idem = keys.idem(shard, sender, msg.id)
         guard = keys.incident(shard, event["incident_id"]) if mode != "plain" else idem
         payload = packb(event)
+        ack = self.acks.incidents if isinstance(msg, Incident | IncidentUpdate) else self.acks.events
         outcome, seq = await self._call([idem, keys.events(shard), guard],
-                                        [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id)
+                                        [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id, ack)
         return self._reply(outcome, seq, msg)
 
     async def _notice_read(self, msg: NoticeRead, sender: str, now: float) -> dict[str, Any]:
@@ -163,12 +166,14 @@ class PhoneService:
         idem = keys.notice_idem(sender, msg.id)
         payload = packb(event)
         outcome, seq = await self._call([idem, keys.NOTICE_READS, idem],
-                                        [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id)
+                                        [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id,
+                                        self.acks.events)
         return self._reply(outcome, seq, msg)
 
-    async def _call(self, keys_: list[str], args: list[Any], msg_id: str) -> tuple[str, str]:
+    async def _call(self, keys_: list[str], args: list[Any], msg_id: str, ack: int) -> tuple[str, str]:
         try:
-            outcome, seq = await self.writer.call("ingest", keys_, args)
+            # a durable ack that cannot be had (no replica) fails as StorageUnavailable: `unavailable`, retried
+            outcome, seq = await self.writer.call("ingest", keys_, args, ack)
         except RedisError:
             raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg_id) from None
         return outcome.decode(), seq.decode()

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from alerts.rules.effects import UpsertAlert
-from alerts.store import TRANSITIONS, AlertStore, next_status
+from alerts.store import TRANSITIONS, AlertStore, changed_alert, next_status
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound
 from server.core import keys
 from server.core.keys import parse_seq
@@ -154,16 +154,27 @@ async def test_act_with_a_token_is_idempotent(store: AlertStore) -> None:
     assert again.duplicate and again.seq == first.seq and again.alert == first.alert
 
 
+async def escalate(store: AlertStore, alert_id: str, level: int, token: str, now: float) -> dict[str, Any] | None:
+    """The applier's escalation step (an `EscalateAlert` effect), read as the alert it changed."""
+    return changed_alert(await store.escalate_call(alert_id, level, token, now))
+
+
+async def resolve(store: AlertStore, dedup_key: str, note: str, by: str, token: str,
+                  now: float) -> dict[str, Any] | None:
+    """The applier's resolve step (a `ResolveAlert` effect), read as the alert it changed."""
+    return changed_alert(await store.resolve_call(dedup_key, note, by, token, now))
+
+
 @pytest.mark.parametrize("ack_first", [True, False])
 async def test_escalate_versus_ack_has_one_winner(store: AlertStore, ack_first: bool) -> None:
     alert_id = (await store.upsert(incident(severity="medium"), "a", NOW)).alert["alert_id"]
     if ack_first:
         await store.act(alert_id, "ack", "supervisor:sue", NOW + 1, regions_check=ALL)
-        assert await store.escalate(alert_id, 1, "esc:1", NOW + 2) is None
+        assert await escalate(store, alert_id, 1, "esc:1", NOW + 2) is None
         final = await store.get(alert_id)
         assert final["escalation_level"] == 0 and final["severity"] == "medium"
     else:
-        escalated = await store.escalate(alert_id, 1, "esc:1", NOW + 1)
+        escalated = await escalate(store, alert_id, 1, "esc:1", NOW + 1)
         assert escalated is not None and escalated["severity"] == "high"
         final = await store.act(alert_id, "ack", "supervisor:sue", NOW + 2, regions_check=ALL)
         assert final["escalation_level"] == 1 and final["severity"] == "high"
@@ -172,18 +183,18 @@ async def test_escalate_versus_ack_has_one_winner(store: AlertStore, ack_first: 
 
 async def test_escalation_steps_once_per_level_and_caps(store: AlertStore) -> None:
     alert_id = (await store.upsert(incident(severity="high"), "a", NOW)).alert["alert_id"]
-    assert (await store.escalate(alert_id, 1, "e1", NOW))["severity"] == "critical"
-    assert await store.escalate(alert_id, 1, "e1-again", NOW) is None  # already at that level
-    second = await store.escalate(alert_id, 2, "e2", NOW)
+    assert (await escalate(store, alert_id, 1, "e1", NOW))["severity"] == "critical"
+    assert await escalate(store, alert_id, 1, "e1-again", NOW) is None  # already at that level
+    second = await escalate(store, alert_id, 2, "e2", NOW)
     assert second["escalation_level"] == 2 and second["severity"] == "critical"
-    assert await store.escalate("A999", 3, "e3", NOW) is None
+    assert await escalate(store, "A999", 3, "e3", NOW) is None
 
 
 async def test_concurrent_ack_and_escalation_agree(store: AlertStore) -> None:
     alert_id = (await store.upsert(incident(severity="low"), "a", NOW)).alert["alert_id"]
     acked, escalated = await asyncio.gather(
         store.act(alert_id, "ack", "supervisor:sue", NOW, regions_check=ALL),
-        store.escalate(alert_id, 1, "e1", NOW))
+        escalate(store, alert_id, 1, "e1", NOW))
     final = await store.get(alert_id)
     assert final["status"] == "acknowledged"
     # either the escalation came first (the ack saw it), or it found the alert acknowledged and did nothing
@@ -192,11 +203,11 @@ async def test_concurrent_ack_and_escalation_agree(store: AlertStore) -> None:
 
 async def test_resolve_by_dedup(store: AlertStore) -> None:
     alert_id = (await store.upsert(incident(), "a", NOW)).alert["alert_id"]
-    resolved = await store.resolve_by_dedup("incident:I1", "guide resolved it", "system", "r1", NOW)
+    resolved = await resolve(store, "incident:I1", "guide resolved it", "system", "r1", NOW)
     assert resolved is not None and resolved["status"] == "resolved" and resolved["alert_id"] == alert_id
-    assert await store.resolve_by_dedup("incident:I1", "again", "system", "r1", NOW) == resolved
-    assert await store.resolve_by_dedup("incident:I1", "again", "system", "r2", NOW) is None
-    assert await store.resolve_by_dedup("incident:nope", "x", "system", "r3", NOW) is None
+    assert await resolve(store, "incident:I1", "again", "system", "r1", NOW) == resolved
+    assert await resolve(store, "incident:I1", "again", "system", "r2", NOW) is None
+    assert await resolve(store, "incident:nope", "x", "system", "r3", NOW) is None
 
 
 async def test_supervisor_resolving_an_incident_alert_tells_the_watcher(store: AlertStore,

@@ -27,3 +27,16 @@ def test_baseline_scenario_writes_its_keys(tmp_path: Path) -> None:
     for key in KEYS:
         assert isinstance(doc["baseline"][key], int | float) and doc["baseline"][key] > 0, key
     assert doc["baseline"]["closed_loop"]["errors"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_app_scenario_writes_its_keys_and_drains_the_outbox_exactly_once(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "app", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    app = json.loads(out.read_text())["app"]
+    for key in ("shell_bytes_gz", "first_render_slow3g_ms", "reopen_offline_ms", "outbox_drain_ms"):
+        assert isinstance(app[key], int) and app[key] > 0, key
+    assert (app["outbox_acked"], app["outbox_doubled"]) == (50, 0)

@@ -27,6 +27,7 @@ from tests.e2e.test_ingest_ws import ask, phone, rating, ws_url
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
 WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
+expect.set_options(timeout=WAIT * 1000)  # assertions wait as long as any other step may
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -111,9 +111,11 @@ async def alerts(http: httpx.AsyncClient, kind: str) -> list[dict[str, Any]]:
     return answer.json()["alerts"]
 
 
-async def metric_lines(http: httpx.AsyncClient, name: str) -> set[str]:
+async def metric_lines(http: httpx.AsyncClient, name: str) -> dict[str, float]:
+    """The series of one family, each with its value (the text format writes 1 or 1.0 alike)."""
     text = (await http.get("/metrics")).text
-    return {line for line in text.splitlines() if line.startswith(name)}
+    return {series: float(value) for series, value in (line.rsplit(" ", 1) for line in text.splitlines()
+                                                       if line.startswith(name))}
 
 
 # --- tests ------------------------------------------------------------------------------------------------
@@ -149,7 +151,7 @@ async def test_breakdown_holds_the_smallest_covering_vehicle_and_the_guide_hears
     assert held(resources) == {"v33": incident_id}
     assert resources["v33"]["held_since"] is not None
     assert held(retried_pool) == {"v33": incident_id}
-    assert 'tourpulse_pool_pulls_total{outcome="held"} 1' in pulls
+    assert pulls['tourpulse_pool_pulls_total{outcome="held"}'] == 1
 
 
 async def test_fallback_to_a_neighbouring_region_is_marked_and_released_there(app_factory) -> None:
@@ -169,8 +171,8 @@ async def test_fallback_to_a_neighbouring_region_is_marked_and_released_there(ap
     assert (change["dispatched"]["resource_id"], change["region"], change["fallback"]) == (
         "sc-coach", "sichuan", True)
     assert held(resources) == {"sc-coach": incident_id}
-    assert 'tourpulse_pool_pulls_total{outcome="fallback"} 1' in pulls
-    assert held_time == {'tourpulse_pool_held_seconds_count{kind="vehicle"} 1'}
+    assert pulls['tourpulse_pool_pulls_total{outcome="fallback"}'] == 1
+    assert held_time == {'tourpulse_pool_held_seconds_count{kind="vehicle"}': 1}
 
 
 async def test_exhausted_pool_queues_raises_one_alert_and_serves_waiters_in_order(app_factory) -> None:
@@ -212,7 +214,7 @@ async def test_exhausted_pool_queues_raises_one_alert_and_serves_waiters_in_orde
     assert (alert["severity"], alert["region"], alert["status"]) == ("critical", "yunnan", "open")
     assert alert["details"]["incidents"] == [ids["T2"], ids["T3"]]
     assert alert["details"]["kind"] == "vehicle"
-    assert 'tourpulse_pool_pulls_total{outcome="queued"} 2' in pulls
+    assert pulls['tourpulse_pool_pulls_total{outcome="queued"}'] == 2
     assert first_served["dispatched"]["resource_id"] == second_served["dispatched"]["resource_id"] == "only"
     assert [a["alert_id"] for a in final] == [alert["alert_id"]]  # still one alert for the region and kind
     # nobody was told about a vehicle that went to someone else

@@ -344,15 +344,15 @@ async def test_an_effect_that_cannot_start_fails_its_own_event_after_what_it_sta
     """An effect whose arguments cannot even be encoded is its own event's failure (so retries and the dead letter
     count against that event, not the tour's first of the read), and what that event started before it settles
     first; the event before it is untouched."""
-    from alerts.consumer import EffectFailed
     from alerts.rules.effects import SetDeadline, UpsertAlert
+    from alerts.scheduling import EffectFailed
 
     async with consumer_on_a_writer(redis_url, redis_client) as consumer:
         unencodable = UpsertAlert("incident", "incident:I9", "low", "east", "s", "T1", details={"x": {1, 2}})
         planned = [({"tour_id": "T1", "seq": "1-1"}, [SetDeadline("d1", 1e10, "k", "T1")]),
                    ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d2", 1e10, "k", "T1"), unencodable])]
         with pytest.raises(EffectFailed) as failed:
-            await consumer._apply(planned, 0.0)
+            await consumer.applier.apply_tour(planned, 0.0)
     assert failed.value.args[0]["seq"] == "1-2" and "not JSON serializable" in failed.value.args[1]
     shard = keys.shard_of("T1", consumer.settings.storage.shards)
     assert await redis_client.exists(keys.deadline(shard, "d1"), keys.deadline(shard, "d2")) == 2
@@ -362,9 +362,9 @@ async def test_a_failing_follow_up_is_charged_to_the_event_whose_answer_called_f
         redis_url: str, redis_client: aioredis.Redis) -> None:
     """What an answer calls for (here a route's category alert, after a complaint count) goes out ahead of the
     tour's next event's calls and is awaited after them: when it fails, the failure belongs to the event it
-    followed, not to the next one, and a follow-up that succeeds has landed before ``_apply`` returns."""
-    from alerts.consumer import EffectFailed
+    followed, not to the next one, and a follow-up that succeeds has landed before ``apply_tour`` returns."""
     from alerts.rules.effects import CountComplaint, SetDeadline
+    from alerts.scheduling import EffectFailed
 
     await redis_client.hset(keys.route_complaints("Good route"), "meals", 20)
     await redis_client.hset(keys.route_complaints("Damaged route"), "meals", 20)
@@ -376,10 +376,10 @@ async def test_a_failing_follow_up_is_charged_to_the_event_whose_answer_called_f
                 ({"tour_id": "T1", "seq": f"{first}-2"}, [SetDeadline(f"d{first}", 1e10, "k", "T1")])]
 
     async with consumer_on_a_writer(redis_url, redis_client) as consumer:
-        await consumer._apply(planned("Good route", "1"), 0.0)
+        await consumer.applier.apply_tour(planned("Good route", "1"), 0.0)
         landed = await active_alerts(redis_client)
         with pytest.raises(EffectFailed) as failed:
-            await consumer._apply(planned("Damaged route", "2"), 0.0)
+            await consumer.applier.apply_tour(planned("Damaged route", "2"), 0.0)
     assert [(a["kind"], a["details"]["complaints"]) for a in landed] == [("category_share", 21)]
     assert failed.value.args[0]["seq"] == "2-1" and "WRONGTYPE" in failed.value.args[1]
     # the one relaxation of "no later event lands before an earlier one fails" (docs/design.md): the next event's
@@ -415,7 +415,7 @@ async def test_a_consumer_cancelled_behind_a_follow_up_leaves_nothing_unawaited(
             unpackable = SetDeadline("d2", None, "k", "T1")  # type: ignore[arg-type]
             planned = [({"tour_id": "T1", "seq": "1-1"}, [CountComplaint("R", "east", "meals", "1a")]),
                        ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d1", 1e10, "k", "T1"), unpackable])]
-            task = asyncio.create_task(consumer._apply(planned, 0.0))
+            task = asyncio.create_task(consumer.applier.apply_tour(planned, 0.0))
             async with asyncio.timeout(WAIT):
                 while not (len(steps) == 3 and steps[2].call.done()):
                     await asyncio.sleep(0)

@@ -105,8 +105,7 @@ async def test_a_call_given_up_while_its_lane_reconnects_is_never_written(redis_
                                                                           redis_client: aioredis.Redis) -> None:
     """A caller cancelled (its lease lost, its shard dropped) must not have its write land later, even when it gave
     up while the lane was connecting again; so too a step of an event abandoned before it was awaited."""
-    from alerts.applier import Step
-    from alerts.consumer import ShardConsumer
+    from alerts.scheduling import Step, settle
 
     writer = ScriptWriter(redis_url, max_batch=1)
     await writer.start()
@@ -115,7 +114,7 @@ async def test_a_call_given_up_while_its_lane_reconnects_is_never_written(redis_
         LANE.set(0)
         first = writer.command("INCR", "first")
         second = Step(writer.command("INCR", "second"), lambda reply: [])
-        settling = asyncio.create_task(ShardConsumer._settle({"seq": "1-0"}, [first, second]))
+        settling = asyncio.create_task(settle({"seq": "1-0"}, [first, second]))
         await asyncio.sleep(0.1)  # the lane is connecting again with `first`; `second` waits in the queue
         settling.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerts.pool import PoolStore, PullResult
-from alerts.rules.effects import UpsertAlert
+from alerts.rules.aggregates import pool_exhausted
 from alerts.rules.pool_model import check_kind
 from guide_app_api.errors import Conflict, Invalid, NotFound, ProtocolError
 from guide_app_api.scope import incident_tour
@@ -96,10 +96,7 @@ async def _announce(request: Request, incident_id: str, region: str, kind: str, 
                           fallback=result.fallback, shortfall=result.shortfall)
         return
     waiting = await state.pool.waiting(region, kind)
-    await state.alert_store.upsert(UpsertAlert(
-        kind="pool_exhausted", dedup_key=f"pool_exhausted:{region}:{kind}", severity="critical", region=region,
-        tour_id=None, summary=f"No {kind} free in {region}: {len(waiting)} incident(s) waiting",
-        details={"kind": kind, "region": region, "incidents": waiting, "incident_id": incident_id}), token, now)
+    await state.alert_store.upsert(pool_exhausted(region, kind, waiting, incident_id), token, now)
 
 
 async def resolve_incident(request: Request) -> Response:
