@@ -55,6 +55,7 @@ class PhoneService:
                                       ("outcome",))
         self.latency = metrics.histogram("tourpulse_ack_seconds", "Frame in to ack out, seconds")
         self.connections = metrics.gauge("tourpulse_phone_connections", "Connected phones, by role", ("role",))
+        self.overflowed = 0  # this process's count, beside the metric
         self.overflows = metrics.counter("tourpulse_phone_send_queue_closed_total",
                                          "Phones closed (1013) for not reading their pushes")
 
@@ -91,6 +92,7 @@ class PhoneService:
         """More pushes wait for this phone than ``send_queue``: it stopped reading; close it to resume later."""
         if conn.ticket is not None and not conn.ticket.closed:
             self.overflows.inc()
+            self.overflowed += 1
             self.sessions.close(conn.ticket, CLOSE_TRY_AGAIN)
 
     def observe(self, outcome: str, started: float) -> None:
