@@ -157,7 +157,7 @@ def test_the_cli_imports_tours_into_the_cluster(cluster_url: str, tmp_path, monk
     from tests.e2e.test_cli import TOURS_CSV
 
     monkeypatch.setenv("REDIS_URL", cluster_url)
-    monkeypatch.setenv("TOURPULSE_SECRET", "cli-test-secret")
+    monkeypatch.setenv("TOURPULSE_SECRET", "cli-test-secret-16+")
     monkeypatch.setenv("TOURPULSE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.delenv("TOURPULSE_CONFIG", raising=False)
     path = tmp_path / "tours.csv"
