@@ -263,3 +263,45 @@ def joined(tour_id: str) -> str:
 def join_rate(address: str, minute: int) -> str:
     """Joins from one address in one minute (a counter that expires), for the 60-a-minute limit."""
     return f"{PREFIX}:join-rate:{address}:{minute}"
+
+
+# --- §11 crisis: people of a tour, safety checks, notices with choices ------------------------------------------
+def people(shard: int, tour_id: str) -> str:
+    """Set of the subs of travellers who joined or connected with a token of the tour (beside its stream, so the
+    ``person`` event that tells the watcher is appended in the same step)."""
+    return f"{shard_tag(shard)}:people:{tour_id}"
+
+
+def people_names(shard: int, tour_id: str) -> str:
+    """Hash of the display names travellers gave when they joined (sub -> name): only those who gave one."""
+    return f"{shard_tag(shard)}:names:{tour_id}"
+
+
+def open_checks(shard: int, tour_id: str) -> str:
+    """Sorted set of the tour's safety checks by deadline (epoch s): what a phone that connects is sent."""
+    return f"{shard_tag(shard)}:checks:{tour_id}"
+
+
+CRISIS_TAG = f"{PREFIX}:{{crisis}}"
+CRISIS_RECENT = f"{CRISIS_TAG}:recent"
+"""Sorted set of ``check:<id>`` and ``group:<id>`` by creation time: what the board's crisis panel lists."""
+
+
+def safety_check(check_id: str) -> str:
+    """A safety check as sent (JSON): message, deadline, repeat, tours, regions, who started it."""
+    return f"{CRISIS_TAG}:check:{check_id}"
+
+
+def notice_group(group_id: str) -> str:
+    """A notice send with choices (JSON): title, body, choices, and the notice id of each tour."""
+    return f"{CRISIS_TAG}:group:{group_id}"
+
+
+def notice_meta(notice_id: str) -> str:
+    """One tour's notice with choices (JSON: group_id, tour_id, number of choices): what a reply is checked against."""
+    return f"{CRISIS_TAG}:notice:{notice_id}"
+
+
+def notice_read_by(notice_id: str) -> str:
+    """Hash of one notice's read receipts: ``<role>:<sub>`` -> when (ISO 8601), the first read kept."""
+    return f"{NOTICES_TAG}:readby:{notice_id}"
