@@ -65,7 +65,7 @@ async def start_check(redis: aioredis.Redis, runner: ScriptRunner, shards: int,
     check_id = check["check_id"]
     if not await redis.set(keys.safety_check(check_id), json.dumps(check), ex=RECORD_TTL, nx=True):
         check = await load_record(redis, keys.safety_check(check_id)) or check
-    pipe = redis.pipeline(transaction=True)
+    pipe = redis.pipeline(transaction=False)  # one key: nothing to make atomic (and a Cluster takes it)
     pipe.zadd(keys.CRISIS_RECENT, {f"check:{check_id}": check["created_at"]})
     pipe.zremrangebyrank(keys.CRISIS_RECENT, 0, -RECENT_KEEP - 1)
     await pipe.execute()

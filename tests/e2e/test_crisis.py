@@ -455,3 +455,38 @@ async def test_a_traveller_who_joined_is_one_of_the_tours_people_by_name_before_
         assert roll["overall"]["unknown"] == 2
         (alert,) = await eventually(lambda: _n_alerts(http, "safety_unaccounted", 1), "the unaccounted alert")
         assert set(alert["details"]["names"]) == {"g1", "王芳"} and alert["details"]["unknown"] == 2
+
+
+async def test_a_check_a_choice_and_the_roll_up_work_on_a_cluster(app_factory, cluster_url: str) -> None:
+    async with app_factory(DOC, run_watcher=True, url=cluster_url) as (base, _app), \
+            httpx.AsyncClient(base_url=base) as http:
+        for tour_id in ("T1", "T2"):  # on different shards, so different slots
+            await register(http, tour_id, [f"g{tour_id}"], travellers=1)
+        async with phones(base, [("traveller", "a", ("T1",)), ("traveller", "b", ("T2",))]) as ph:
+            resp = await http.post("/api/safety-checks", headers=ADMIN, json={
+                "tour_ids": ["T1", "T2"], "message": "ok?", "deadline": "60s"})
+            check_id = resp.json()["check_id"]
+            sent = await http.post("/api/notices", headers=ADMIN, json={
+                "tour_ids": ["T1"], "title": "Plan?", "body": "Pick", "choices": ["A", "B"]})
+            group_id = sent.json()["group_id"]
+            await eventually(lambda: asyncio.sleep(0, ph["a"].of("notice") and ph["b"].of("safety_check")), "pushes")
+            assert (await ph["a"].ask(safety("s1", check_id, "need_help")))["type"] == "ack"
+            assert (await ph["b"].ask(safety("s1", check_id)))["type"] == "ack"
+            nid = ph["a"].of("notice")[0]["notice_id"]
+            assert (await ph["a"].ask({"type": "notice_reply", "id": "c1", "notice_id": nid, "choice": 1}))["type"] \
+                == "ack"
+
+            async def counted() -> dict[str, Any] | None:
+                roll = await get_json(http, f"/api/safety-checks/{check_id}")
+                return roll if roll["overall"]["safe"] + roll["overall"]["need_help"] == 2 else None
+
+            roll = await eventually(counted, "both answers in the roll-up")
+            assert roll["overall"] == {"safe": 1, "need_help": 1, "unanswered": 2, "unknown": 0}
+            tally = await eventually(lambda: _tallied(http, group_id), "the choice tallied")
+            assert [c["count"] for c in tally["choices"]] == [0, 1]
+            await eventually(lambda: _n_alerts(http, "safety_help", 1), "the help alert")
+
+
+async def _tallied(http: httpx.AsyncClient, group_id: str) -> dict[str, Any] | None:
+    found = await get_json(http, f"/api/notices/{group_id}")
+    return found if sum(c["count"] for c in found["choices"]) else None
