@@ -20,7 +20,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from alerts.rules.clocks import iso
-from alerts.rules.crisis import SEP, CrisisState, Person, load_records
+from alerts.rules.crisis import SEP, CrisisState, Person, load_records, row_json
 from alerts.rules.crisis_rules import check_push
 from guide_app_api.codec import packb
 from server.core import keys
@@ -135,11 +135,37 @@ def _counts() -> dict[str, int]:
 def rollup(check: dict[str, Any], tours: Mapping[str, Tour | None],
            states: Mapping[str, tuple[CrisisState, set[str]]], *, people: bool = True) -> dict[str, Any]:
     """The roll-up of a check, overall and per tour: each person's latest answer, or unanswered; ``unknown`` is
-    the tour's registered travellers minus the travellers known to it. (Written for ten thousand people: one
-    plain loop, no object per person.) ``people=False``: the counts alone, without the list of people."""
+    the tour's registered travellers minus the travellers known to it. ``people=False``: the counts alone."""
+    overall, parts = _rollup(check, tours, states, "rows" if people else "counts")
+    per_tour = {tour_id: {**counts, "people": rows} if people else counts for tour_id, (counts, rows) in parts.items()}
+    return {**_head(check), "overall": overall, "tours": per_tour}
+
+
+def rollup_json(check: dict[str, Any], tours: Mapping[str, Tour | None],
+                states: Mapping[str, tuple[CrisisState, set[str]]]) -> str:
+    """:func:`rollup` as the JSON text of the HTTP answer. Each answer's row was rendered when it was folded, so
+    ten thousand people cost a join of strings, not ten thousand maps to build and encode on every read."""
+    overall, parts = _rollup(check, tours, states, "json")
+    head = row_json({**_head(check), "overall": overall})
+    tours_json = ",".join(
+        f'{row_json(tour_id)}:{row_json(counts)[:-1]},"people":[{",".join(rows)}]}}'
+        for tour_id, (counts, rows) in parts.items())
+    return f'{head[:-1]},"tours":{{{tours_json}}}}}'
+
+
+def _head(check: dict[str, Any]) -> dict[str, Any]:
+    return {"check_id": check["check_id"], "message": check["message"], "deadline": iso(check["deadline"]),
+            "created_at": iso(check["created_at"]), "tour_ids": check["tour_ids"]}
+
+
+def _rollup(check: dict[str, Any], tours: Mapping[str, Tour | None],
+            states: Mapping[str, tuple[CrisisState, set[str]]],
+            mode: str) -> tuple[dict[str, int], dict[str, tuple[dict[str, int], list[Any]]]]:
+    """Overall counts, and per tour its counts and its people's rows: maps (``rows``), JSON texts (``json``) or
+    none (``counts``). Written for ten thousand people: one plain loop, no object per person."""
     check_id = check["check_id"]
     overall = _counts()
-    per_tour: dict[str, Any] = {}
+    parts: dict[str, tuple[dict[str, int], list[Any]]] = {}
     for tour_id in check["tour_ids"]:
         tour = tours.get(tour_id)
         crisis, recorded = states.get(tour_id, (CrisisState(), set()))
@@ -150,22 +176,24 @@ def rollup(check: dict[str, Any], tours: Mapping[str, Tour | None],
         # the travellers known to it: joined or connected (the fold may not have seen them yet), named, or only
         # ever answered for by their guide
         order = guides + sorted((recorded | names.keys() | answers.keys()) - guide_set)
-        rows = []
+        rows: list[Any] = []
         safe = need_help = unanswered = travellers = 0
         for sub in order:
             answer = answers.get(sub)
             if answer is None:
                 role = "guide" if sub in guide_set else "traveller"
-                if people:
-                    rows.append({"sub": sub, "name": names.get(sub), "role": role, "status": "unanswered",
-                                 "at": None, "note": None, "location": None, "late": False, "by": None})
+                if mode != "counts":
+                    row = {"sub": sub, "name": names.get(sub), "role": role, "status": "unanswered", "at": None,
+                           "note": None, "location": None, "late": False, "by": None}
+                    rows.append(row_json(row) if mode == "json" else row)
                 unanswered += 1
             else:
                 role = "guide" if sub in guide_set else answer.role
-                if people:
-                    rows.append({"sub": sub, "name": names.get(sub), "role": role, "status": answer.status,
-                                 "at": answer.at_iso or iso(answer.at), "note": answer.note,
-                                 "location": answer.location, "late": answer.late, "by": answer.by})
+                if mode == "json" and answer.row_json and role == answer.role and _named(answer, names.get(sub)):
+                    rows.append(answer.row_json)  # rendered when folded, and still what it says
+                elif mode != "counts":
+                    row = {**answer.row(names.get(sub)), "role": role}
+                    rows.append(row_json(row) if mode == "json" else row)
                 if answer.status == "safe":
                     safe += 1
                 else:
@@ -176,10 +204,13 @@ def rollup(check: dict[str, Any], tours: Mapping[str, Tour | None],
                   "unknown": max(0, (tour.travellers if tour else 0) - travellers)}
         for name, value in counts.items():
             overall[name] += value
-        per_tour[tour_id] = {**counts, "people": rows} if people else counts
-    return {"check_id": check_id, "message": check["message"], "deadline": iso(check["deadline"]),
-            "created_at": iso(check["created_at"]), "tour_ids": check["tour_ids"], "overall": overall,
-            "tours": per_tour}
+        parts[tour_id] = (counts, rows)
+    return overall, parts
+
+
+def _named(answer: Any, name: str | None) -> bool:
+    """Whether the row rendered at the fold carries the person's name as known now (a name given later is not)."""
+    return name is None or f'"name":{row_json(name)},' in answer.row_json
 
 
 CSV_COLUMNS = ("check_id", "tour_id", "sub", "name", "role", "status", "at", "late", "note", "lat", "lon", "by")

@@ -22,6 +22,7 @@ from server.storage.crisis import (
     request_check_id,
     rollup,
     rollup_csv,
+    rollup_json,
     start_check,
     tally,
 )
@@ -111,19 +112,24 @@ async def get_check(request: Request) -> Response:
     tour_ids = visible_tours(claims, check)
     if tour_ids is None:
         raise Forbidden("that check is not for your tours or regions", field="check_id")
-    roll = await check_rollup(request, {**check, "tour_ids": tour_ids})
+    check = {**check, "tour_ids": tour_ids}
     if request.query_params.get("format") == "csv":
-        return Response(rollup_csv(roll), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="safety-check-{check_id}.csv"'})
-    return JSONResponse(roll)
+        return Response(rollup_csv(await check_rollup(request, check)), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="safety-check-{check_id}.csv"'})
+    states, tours = await _read(request, check)
+    return Response(rollup_json(check, tours, states), media_type="application/json")
 
 
 async def check_rollup(request: Request, check: dict[str, Any], *, people: bool = True) -> dict[str, Any]:
+    states, tours = await _read(request, check)
+    return rollup(check, tours, states, people=people)
+
+
+async def _read(request: Request, check: dict[str, Any]) -> tuple[Any, dict[str, Tour | None]]:
     state = request.app.state
     states = await crisis_states(state.redis, state.settings.storage.shards, check["tour_ids"],
                                  check_id=check["check_id"])
-    tours = {tour_id: await state.tours.get(tour_id) for tour_id in check["tour_ids"]}
-    return rollup(check, tours, states, people=people)
+    return states, {tour_id: await state.tours.get(tour_id) for tour_id in check["tour_ids"]}
 
 
 async def group_tally(request: Request, group: dict[str, Any], tour_ids: list[str]) -> dict[str, Any]:
