@@ -278,7 +278,8 @@ def people_names(shard: int, tour_id: str) -> str:
 
 
 def open_checks(shard: int, tour_id: str) -> str:
-    """Sorted set of the tour's safety checks by deadline (epoch s): what a phone that connects is sent."""
+    """Sorted set of the tour's safety checks by deadline (epoch s): ``check_start.lua`` sends a check to a tour once
+    by it. (What a connecting phone is sent, each web process keeps in memory: ``server.web.crisis_phones``.)"""
     return f"{shard_tag(shard)}:checks:{tour_id}"
 
 
