@@ -25,7 +25,7 @@ from alerts.rules.rota import pages_for
 from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
-from server.db.client import redis_client
+from server.db.client import close_client, redis_client
 from server.db.scripts import as_text
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ class Pager:
             if not await self.redis.xpending_range(keys.ALERT_CHANGES, keys.PAGE_GROUP, "-", "+", 1,
                                                    consumername=self.consumer):
                 await self.redis.xgroup_delconsumer(keys.ALERT_CHANGES, keys.PAGE_GROUP, self.consumer)
-        await self.redis.aclose(close_connection_pool=True)
+        await close_client(self.redis)
 
     async def _read_loop(self) -> None:
         last_claim = 0.0
