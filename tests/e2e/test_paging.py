@@ -454,3 +454,33 @@ async def test_chat_robots_get_their_own_shapes_and_dingtalk_a_valid_signature(a
     assert "/act/" in ding.body["markdown"]["text"] and "冲突" in ding.body["markdown"]["text"]
     assert wecom.body["msgtype"] == "markdown" and alert_id in wecom.body["markdown"]["content"]
     assert "Acknowledge" in wecom.body["markdown"]["content"]
+
+
+async def test_paging_works_the_same_on_a_cluster(app_factory, cluster_url: str) -> None:
+    from server.db.client import close_client
+    from server.db.client import redis_client as make_client
+
+    client = make_client(cluster_url)
+    try:
+        with smtp_server() as (mailbox, port):
+            async with webhook_receiver() as receiver:
+                async with app_factory(conf(receiver, port), run_watcher=True, url=cluster_url) as (base, _app):
+                    await register_tour(base, "T1")
+                    await critical_incident(base)
+                    alert_id = (await the_alert(client))["alert_id"]
+                    hit = (await eventually(lambda: asyncio.sleep(0, receiver.of("wang")), "the page"))[0]
+                    await eventually(lambda: asyncio.sleep(0, mailbox.messages), "the e-mail")
+
+                    async def both_recorded() -> bool:
+                        return len(await audit(client, alert_id)) == 2
+
+                    await eventually(both_recorded, "two notified entries")
+                    async with httpx.AsyncClient(base_url=base) as http:
+                        done = await http.post(hit.body["act_url"].split("127.0.0.1:9", 1)[1])
+                    assert done.status_code == 200
+                    stored = await AlertStore(client, make_settings("redis://unused")).get(alert_id)
+        assert hit.key == f"{alert_id}:0:wang.fang:webhook"
+        assert stored is not None and stored["status"] == "acknowledged"
+        assert stored["notified"]["wang.fang"]["result"] == "sent"
+    finally:
+        await close_client(client)
