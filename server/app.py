@@ -28,7 +28,7 @@ from server.db.cluster import make_writer
 from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.tours import TourRegistry
-from server.web import app_page, board
+from server.web import act, app_page, board
 from server.web.api import alerts, guide, incidents, join, notices, pool, reports, safety, tokens, tours
 from server.web.board import ChangeHub
 from server.web.crisis_phones import CrisisPhones
@@ -128,6 +128,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *guide.routes,
         *app_page.routes(),
         *safety.routes,
+        *act.routes,  # /act/<signed>: acknowledge from a page (contract §12)
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 

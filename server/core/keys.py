@@ -306,3 +306,24 @@ def notice_meta(notice_id: str) -> str:
 def notice_read_by(notice_id: str) -> str:
     """Hash of one notice's read receipts: ``<role>:<sub>`` -> when (ISO 8601), the first read kept."""
     return f"{NOTICES_TAG}:readby:{notice_id}"
+
+
+# --- paging (contract §12): in the {alerts} slot, so a delivered page and the alert's audit are one step ---------
+PAGE_DUE = f"{ALERTS_TAG}:pages:due"
+"""Sorted set of page job ids by when they are next due: queued now, retried later, or back after a lease."""
+PAGE_DONE_TTL = 8 * 86400
+"""A page's job (:func:`page_job`) lives at least this long (or ``[storage] retention``, if longer) once finished:
+a later change of its alert within this never pages the same identity again."""
+PAGE_GROUP = "pagers"
+"""The consumer group of watchers that read :data:`ALERT_CHANGES` to decide pages."""
+
+
+def page_job(job_id: str) -> str:
+    """One page (hash): alert, level, person, channel, state, attempts. Its existence is the page's identity:
+    ``<alert_id>:<level>:<person>:<channel>`` is written once, ever."""
+    return f"{page_job_prefix()}{job_id}"
+
+
+def page_job_prefix() -> str:
+    """``alert_page_claim.lua`` builds the jobs it finds due from :data:`ALERTS_TAG` + ``:page:`` the same way."""
+    return f"{ALERTS_TAG}:page:"
