@@ -257,7 +257,7 @@ class AlertStore:
     async def snapshot(self, regions_filter: Callable[[str], bool]) -> tuple[list[dict[str, Any]], str]:
         """The open and acknowledged alerts of the regions that pass the filter, and the seq of that view.
 
-        Read in pages (``alert_page.lua``, at most about ``SNAPSHOT_PAGE`` alerts a call), so that no single call
+        Read in pages (``alert_snapshot_page.lua``, at most about ``SNAPSHOT_PAGE`` alerts a call), so that no single call
         blocks the server for long however many alerts there are. Pages read at different moments are made one
         view by the changes stream: its last seq is read first, then the pages, then every change after that seq
         is applied in order (each carries the whole alert after it). Every state a page shows has its change in
@@ -272,7 +272,7 @@ class AlertStore:
             for region in regions:
                 cursor = "0"
                 while True:
-                    found = await self._call("alert_page", keys=[keys.alert_active(region)],
+                    found = await self._call("alert_snapshot_page", keys=[keys.alert_active(region)],
                                              args=[keys.ALERTS_TAG, cursor, SNAPSHOT_PAGE])
                     cursor = as_text(found[0])
                     for raw in found[1:]:

@@ -30,10 +30,11 @@ from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.revocations import Revocations
 from server.storage.tours import TourRegistry
-from server.web import app_page, board
-from server.web.api import alerts, guide, incidents, join, notices, pool, reports, tokens, tours
+from server.web import act, app_page, board
+from server.web.api import alerts, guide, incidents, join, notices, pool, reports, safety, tokens, tours
 from server.web.board import ChangeHub
 from server.web.body_limit import BodyLimit
+from server.web.crisis_phones import CrisisPhones
 from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
@@ -86,8 +87,10 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state.revocations = Revocations(state.redis)
         state.sessions = Sessions(state.revocations, settings.limits.connections_per_sender)
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S, send_queue=settings.limits.send_queue)
+        state.crisis_phones = CrisisPhones(state.redis, state.writer, settings.storage.shards)
+        state.notice_hub.on_push = state.crisis_phones.seen
         state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics,
-                                    state.sessions, acks)
+                                    state.sessions, acks, state.crisis_phones)
         state.alert_store = AlertStore(state.redis, settings)
         state.pool = PoolStore(state.redis, settings)
         state.incidents = IncidentLog(state.redis, settings, state.writer, acks.incidents)
@@ -98,6 +101,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
             for part in (state.writer, state.notice_hub, state.change_hub, state.sessions):
                 await part.start()
                 started.append(part)
+            await state.crisis_phones.start()  # after the notice hub: what it has not loaded, the hub brings
             tune_gc()
             if run_watcher:
                 from alerts.watcher import Watcher
@@ -107,6 +111,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                 started.append(watcher)
             yield
         finally:
+            await state.crisis_phones.stop()
             for part in reversed(started):
                 with contextlib.suppress(Exception):
                     await part.stop()
@@ -131,6 +136,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *join.routes,
         *guide.routes,
         *app_page.routes(),
+        *safety.routes,
+        *act.routes,  # /act/<signed>: acknowledge from a page (contract §12)
     ]
     # every HTTP body is bounded before any handler reads it (413 beyond [limits] max_body)
     middleware = [Middleware(BodyLimit, max_body=settings.limits.max_body)]

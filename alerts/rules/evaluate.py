@@ -14,6 +14,7 @@ from typing import Any
 
 from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide
 from alerts.rules.clocks import iso, next_prompt
+from alerts.rules.crisis_rules import crisis_effects, risk_warning_effects
 from alerts.rules.deadlines import deadline_effects
 from alerts.rules.effects import ClearDeadline, CountComplaint, Effect, SendNotice, SetDeadline, UpsertAlert
 from alerts.rules.fold import Folded
@@ -28,8 +29,13 @@ CONFIDENCE = 0.9  # one-sided: how sure the upper bound on a day's true mean is
 def evaluate(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
              now: float) -> list[Effect]:
     """The effects of one folded event, in the order they are to be applied."""
+    if folded.crisis is not None:
+        return crisis_effects(state, event, folded, settings, now)
     rule = _RULES.get(folded.type)
-    return rule(state, event, folded, settings, now) if rule else []
+    effects = rule(state, event, folded, settings, now) if rule else []
+    if folded.type == "incident":
+        effects += risk_warning_effects(state, event, folded)
+    return effects
 
 
 # ---- ratings -----------------------------------------------------------------------------------------------

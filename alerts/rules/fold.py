@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.rules.classify import COMPLAINT, classify_comment, urgent_matches
+from alerts.rules.crisis import DEADLINE_KINDS, EVENT_TYPES, CrisisFolded, fold_crisis
 from alerts.rules.state import ComplaintTrack, IncidentState, RatingRecord, TourState
 from server.core.keys import parse_seq
 from server.core.settings import RuleSettings
@@ -45,11 +46,19 @@ class Folded:
     solved_key: str | None = None
     # deadline: the deadline passed unmet
     breach: bool = False
+    # §11 crisis events (people, safety checks and answers, choices): alerts/rules/crisis.py
+    crisis: CrisisFolded | None = None
 
 
 def fold(state: TourState, event: dict[str, Any], rules: RuleSettings | None = None) -> Folded:
     """Fold one event (it carries ``seq``) into ``state``; ``rules`` gives the urgent keywords."""
     kind = str(event.get("type"))
+    if kind in EVENT_TYPES or (kind == "deadline" and event.get("kind") in DEADLINE_KINDS):
+        crisis = fold_crisis(state.crisis, event)
+        state.touched |= state.crisis.take_touched()
+        folded = Folded(kind, changed=crisis.changed, crisis=crisis)
+        state.last_seq = str(event["seq"])
+        return folded
     handler = _HANDLERS.get(kind)
     folded = handler(state, event, rules or _DEFAULT_RULES) if handler else Folded(kind)
     state.last_seq = str(event["seq"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.rules.clocks import iso
+from alerts.rules.crisis import CrisisState, is_crisis_field
 from alerts.rules.stats import below_probability, upper_bound
 from guide_app_api.codec import packb, unpackb
 
@@ -191,6 +192,8 @@ class TourState:
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
     day_order: list[str] = field(default_factory=list)
+    # §11: people, safety checks and their answers, choices on notices (alerts/rules/crisis.py)
+    crisis: CrisisState = field(default_factory=CrisisState)
     # the rating and complaint fields changed since the last save (`take_changes`), and fields of an older layout
     # for that save to delete; neither is part of the state
     touched: set[str] = field(default_factory=set, compare=False)
@@ -242,8 +245,11 @@ class TourState:
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
             names += [f"c:{key}" for key in self.complaints]
+            names += self.crisis.names()
         for name in names:
-            if name[0] == "r":
+            if is_crisis_field(name):
+                fields[name] = self.crisis.field_value(name)
+            elif name[0] == "r":
                 _, day, who = name.split(":", 2)
                 fields[name] = packb(self.days[day][who].pack())
             else:
@@ -288,6 +294,8 @@ class TourState:
                 state.days.setdefault(day, {})[who] = RatingRecord.unpack(unpackb(blob))
             elif name.startswith("c:"):
                 state.complaints[name[2:]] = ComplaintTrack.unpack(unpackb(blob))
+            elif is_crisis_field(name):
+                state.crisis.load(name, blob)
         state.day_order = sorted(state.days)
         for day in state.day_order:
             agg = state.aggs[day] = DayAgg()

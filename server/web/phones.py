@@ -6,6 +6,7 @@ idempotency key are stored together in the tour's shard, and only then is the ac
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from datetime import date
@@ -14,10 +15,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
+from alerts.rules.clocks import iso
 from guide_app_api.codec import packb
 from guide_app_api.endpoints import PhoneConnection
 from guide_app_api.errors import Conflict, Invalid, NotFound, Unavailable, UnknownTour
-from guide_app_api.messages import Incident, IncidentUpdate, Message, NoticeRead, Rating
+from guide_app_api.messages import Incident, IncidentUpdate, Message, NoticeRead, NoticeReply, Rating, SafetyReply
 from guide_app_api.ratelimit import TokenBucket
 from guide_app_api.scope import check_tour, incident_tour, make_incident_id
 from server.core import keys
@@ -29,6 +31,7 @@ from server.db.writer import ScriptWriter
 from server.storage.tours import TourRegistry
 from server.web.auth import authenticate
 from server.web.closing import close_socket
+from server.web.crisis_phones import CrisisPhones
 from server.web.hub import NoticeHub
 from server.web.sessions import Sessions
 
@@ -38,9 +41,11 @@ _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently us
 
 class PhoneService:
     def __init__(self, settings: Settings, writer: ScriptWriter, tours: TourRegistry, hub: NoticeHub,
-                 metrics: Registry, sessions: Sessions, acks: Acks | None = None) -> None:
+                 metrics: Registry, sessions: Sessions, acks: Acks | None = None,
+                 crisis: CrisisPhones | None = None) -> None:
         self.settings = settings
         self.acks = acks or Acks()  # what each kind of message's ack waits for (contract §14)
+        self.crisis = crisis  # §11: people of a tour, open safety checks, replies
         self.writer = writer
         self.tours = tours
         self.hub = hub
@@ -81,6 +86,8 @@ class PhoneService:
         conn.ticket = self.sessions.open(conn.who, close, capped=True)  # may close this sender's oldest
         self.hub.attach(conn, since)
         self._count(conn, 1)
+        if self.crisis is not None:
+            self.crisis.attached(conn, time.time())
 
     def detach(self, conn: PhoneConnection) -> None:
         self.hub.detach(conn)
@@ -129,6 +136,8 @@ class PhoneService:
             return await self._store(msg, sender, tour_id, event, "update", msg.status or "")
         if isinstance(msg, NoticeRead):
             return await self._notice_read(msg, sender, now)
+        if isinstance(msg, NoticeReply | SafetyReply) and self.crisis is not None:
+            return await self.crisis.handle(msg, who, now, self._store_reply)
         raise Invalid(f"{type(msg).__name__} is not accepted here", field="type", msg_id=msg.id)
 
     # --- helpers ----------------------------------------------------------------------------------------
@@ -158,10 +167,16 @@ class PhoneService:
         idem = keys.idem(shard, sender, msg.id)
         guard = keys.incident(shard, event["incident_id"]) if mode != "plain" else idem
         payload = packb(event)
-        ack = self.acks.incidents if isinstance(msg, Incident | IncidentUpdate) else self.acks.events
+        # safety replies are acked like incidents (contract §14: `ack_after_incident`)
+        ack = self.acks.incidents if isinstance(msg, Incident | IncidentUpdate | SafetyReply) else self.acks.events
         outcome, seq = await self._call([idem, keys.events(shard), guard],
                                         [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id, ack)
         return self._reply(outcome, seq, msg)
+
+    async def _store_reply(self, msg: Message, sender: str, tour_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """A §11 reply (its fields made by ``CrisisPhones``), stored like a rating."""
+        event.update(sender=sender, msg_id=msg.id, received_at=time.time())
+        return await self._store(msg, sender, tour_id, event, "plain", "")
 
     async def _notice_read(self, msg: NoticeRead, sender: str, now: float) -> dict[str, Any]:
         event = {"notice_id": msg.notice_id, "sender": sender, "at": msg.at, "received_at": now}
@@ -170,7 +185,11 @@ class PhoneService:
         outcome, seq = await self._call([idem, keys.NOTICE_READS, idem],
                                         [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id,
                                         self.acks.events)
-        return self._reply(outcome, seq, msg)
+        reply = self._reply(outcome, seq, msg)
+        # §11: a per-person read receipt, the first read kept (a re-sent read changes nothing)
+        with contextlib.suppress(RedisError):
+            await self.writer.command("HSETNX", keys.notice_read_by(msg.notice_id), sender, iso(msg.at))
+        return reply
 
     async def _call(self, keys_: list[str], args: list[Any], msg_id: str, ack: int) -> tuple[str, str]:
         try:

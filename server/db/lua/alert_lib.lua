@@ -72,7 +72,8 @@ local function render(h)
     .. ',"opened_at":' .. cjson.encode(h.opened_at)
     .. ',"updated_at":' .. cjson.encode(h.updated_at)
     .. ',"dedup_key":' .. cjson.encode(h.dedup_key)
-    .. ',"notes":' .. (h.notes or '[]') .. '}'
+    .. ',"notes":' .. (h.notes or '[]')
+    .. ',"notified":' .. (h.notified or '{}') .. '}' -- who was paged, the latest result each (alert_page_done)
 end
 
 -- Append the alert as it is now to the changes stream; returns the change's seq (its stream id) and the alert's
