@@ -259,9 +259,9 @@ class AlertStore:
 
         Read in pages (``alert_snapshot_page.lua``, at most about ``SNAPSHOT_PAGE`` alerts a call), so that no
         single call blocks the server for long however many alerts there are. Pages read at different moments are
-        made one view by the changes stream: its last seq is read first, then the pages, then every change after that seq
-        is applied in order (each carries the whole alert after it). Every state a page shows has its change in
-        the stream already, so the result is exactly the view as of the last change applied, which is its seq.
+        made one view by the changes stream: its last seq is read first, then the pages, then every change after
+        that seq is applied in order (each carries the whole alert after it). Every state a page shows has its
+        change in the stream already, so the result is exactly the view as of the last change applied: its seq.
         """
         while True:
             last = await self.redis.xrevrange(keys.ALERT_CHANGES, count=1)
