@@ -40,3 +40,14 @@ def test_app_scenario_writes_its_keys_and_drains_the_outbox_exactly_once(tmp_pat
     for key in ("shell_bytes_gz", "first_render_slow3g_ms", "reopen_offline_ms", "outbox_drain_ms"):
         assert isinstance(app[key], int) and app[key] > 0, key
     assert (app["outbox_acked"], app["outbox_doubled"]) == (50, 0)
+
+
+@pytest.mark.slow
+def test_fuzz_scenario_sends_its_frames_and_none_fails(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "fuzz", "--json", str(out)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fuzz = json.loads(out.read_text())["fuzz"]
+    assert fuzz["frames"] >= 3000 and fuzz["failures"] == 0, fuzz.get("failure_samples")
+    assert fuzz["acked"] > 0  # well-formed frames among them were stored, and checked after
