@@ -110,9 +110,12 @@ class EffectApplier:
                     "clear_deadline", [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
                     [effect.deadline_id]))
             case SendNotice():
-                return Step(publish_call(self.runner, effect.notice_id, {
-                    "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
-                    "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to}))
+                push = {"type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
+                        "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience,
+                        "to": list(effect.to) if isinstance(effect.to, tuple) else effect.to}
+                if effect.alert_id is not None:
+                    push["alert_id"] = effect.alert_id
+                return Step(publish_call(self.runner, effect.notice_id, push))
             case IncidentChanged():
                 return Step(self.push_incident_call(effect.tour_id, effect.incident, token))
             case CountComplaint():

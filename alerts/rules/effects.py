@@ -89,7 +89,8 @@ class SendNotice:
     title: str
     body: str
     audience: str = "travellers"  # "travellers" | "guides" | "all"
-    to: str | None = None
+    to: str | tuple[str, ...] | None = None  # one person's sub, or several (the second prompt to rate)
+    alert_id: str | None = None  # an answer or follow-up names the complaint's alert (contract §10)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Nothing here reads a clock, Redis or the environment, and nothing mutates the state (the fold did that):
 the same inputs give the same effects, so a replayed event asks for the same idempotent steps. Dedup keys are
 the ones docs/design.md lists; deadline and notice ids are built from the subject or the event's seq so a
-replay names the same ones. Ratings, complaints, supervisors' actions and tours live here; incidents in
+replay names the same ones. Ratings, complaints and tours live here; answers and follow-ups in
+``alerts/rules/answers.py``; incidents in
 ``alerts/rules/incidents.py``, fired deadlines in ``alerts/rules/deadlines.py``.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from alerts.rules.answers import answer_effects, clocks, followup_reply_effects, urgent_clocks
 from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide
 from alerts.rules.clocks import iso, next_prompt
 from alerts.rules.deadlines import deadline_effects
@@ -118,10 +120,12 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
     details: dict[str, Any] = {"traveller": traveller, "day": folded.day, "score": record.score,
                                "comment": record.comment, "at": iso(record.at), "rating_seq": record.seq}
     out: list[Effect] = []
+    details["clocks"] = clocks(track, settings.sla)
     if track.kind == "urgent":
         details["matched"] = list(record.urgent)
         if track.reopens:
             details["reopens"] = track.reopens
+            details["reopen_count"] = track.reopen_count
         critical = record.score <= 2 and is_safety(record.comment)
         out.append(UpsertAlert(
             kind="urgent_complaint", dedup_key=key, severity="critical" if critical else "high",
@@ -129,12 +133,9 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
             summary=f"{tour_id} {folded.day}: urgent complaint from {traveller} (score {record.score})",
             details=details))
         if folded.complaint_new:
-            subject = {"dedup_key": key, "traveller": traveller, "day": folded.day}
-            sla = settings.sla
-            out.append(SetDeadline(f"urgent_solution:{key}", track.opened_at + sla.urgent_complaint_solution,
-                                   "urgent_solution", tour_id, subject))
-            out.append(SetDeadline(f"urgent_followup:{key}", track.opened_at + sla.urgent_complaint_followup,
-                                   "urgent_followup", tour_id, dict(subject)))
+            out.extend(urgent_clocks(key, track, tour_id, settings.sla))
+            if track.reopens:  # the low rating answered the earlier complaint's follow-up
+                out.append(ClearDeadline(f"urgent_followup:{track.reopens}", tour_id))
     else:
         category = complaint_category(record.comment, record.aspects)
         details["category"] = category
@@ -164,26 +165,7 @@ def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> l
                        audience="guides")]
 
 
-# ---- supervisors' actions and tours ------------------------------------------------------------------------
-
-def _alert_action(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
-                  now: float) -> list[Effect]:
-    key = folded.solved_key
-    if key is None:
-        return []
-    track = state.complaints[key]
-    tour_id = str(event["tour_id"])
-    if track.kind != "urgent":
-        return [ClearDeadline(f"complaint_response:{key}", tour_id)]
-    out: list[Effect] = [ClearDeadline(f"urgent_solution:{key}", tour_id)]
-    if track.traveller:
-        out.append(SendNotice(
-            notice_id=f"followup:{key}", tour_id=tour_id, kind="followup", audience="travellers",
-            to=track.traveller, title="We followed up on your feedback",
-            body=f"About {track.day}: {track.resolved_note}. Is it put right? Please rate the day again."))
-    out.append(ClearDeadline(f"urgent_followup:{key}", tour_id))
-    return out
-
+# ---- tours ------------------------------------------------------------------------------------------------------
 
 def _tour(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
           now: float) -> list[Effect]:
@@ -205,7 +187,8 @@ _Rule = Callable[[TourState, dict[str, Any], Folded, Settings, float], list[Effe
 
 _RULES: dict[str, _Rule] = {
     "rating": _rating,
-    "alert_action": _alert_action,
+    "alert_action": answer_effects,
+    "followup_reply": followup_reply_effects,
     "tour": _tour,
     "incident": incident_effects,
     "incident_update": incident_update_effects,

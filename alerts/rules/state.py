@@ -107,6 +107,14 @@ class ComplaintTrack:
     followed_up_at: float | None = None
     resolved_note: str | None = None
     reopens: str | None = None  # the dedup key of the earlier, closed complaint this one reopens
+    # contract §10: the follow-up question went out with the answer; the answer (the traveller's reply, or a
+    # supervisor's telephone call) is `followed_up_at`, which meets the follow-up clock
+    followup_sent_at: float | None = None
+    satisfied: bool | None = None  # the latest follow-up answer
+    answered_at: float | None = None  # `at` of that latest answer
+    reopen_count: int = 0  # how many times this complaint was opened again before this track
+    reopened_by: str | None = None  # the track an unsatisfied answer opened (once)
+    incident_id: str | None = None  # a guide-reported conflict or complaint
 
     @property
     def closed(self) -> bool:
@@ -117,11 +125,12 @@ class ComplaintTrack:
 
     def pack(self) -> list[Any]:
         return [self.kind, self.opened_at, self.traveller, self.day, self.solved_at, self.followed_up_at,
-                self.resolved_note, self.reopens]
+                self.resolved_note, self.reopens, self.followup_sent_at, self.satisfied, self.answered_at,
+                self.reopen_count, self.reopened_by, self.incident_id]
 
     @classmethod
     def unpack(cls, row: list[Any]) -> ComplaintTrack:
-        return cls(*row)
+        return cls(*row)  # a track saved before §10 has the first eight fields; the rest keep their defaults
 
 
 @dataclass(slots=True)
@@ -188,6 +197,9 @@ class TourState:
     complaints: dict[str, ComplaintTrack] = field(default_factory=dict)
     # traveller -> dedup key of their latest urgent complaint (to tell a re-opened complaint from a first one)
     urgent_latest: dict[str, str] = field(default_factory=dict)
+    # the travellers who use the app on this tour (joined or connected once): whom the second prompt and the
+    # response check count (contract §10)
+    people: set[str] = field(default_factory=set)
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
     day_order: list[str] = field(default_factory=list)
@@ -237,7 +249,8 @@ class TourState:
         and ``c:<dedup key>`` per complaint track; ``names`` limits the records to those (all when None), so a
         save writes what changed, not the whole trip."""
         meta = {"v": VERSION, "tour": self.tour, "last": self.last_seq,
-                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest}
+                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest,
+                "ppl": sorted(self.people)}
         fields = {"m": packb(meta)}
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
@@ -271,7 +284,8 @@ class TourState:
         version = meta.get("v") if isinstance(meta, dict) else None
         if version not in (1, VERSION):
             raise ValueError(f"unsupported tour state version: {version!r}")
-        state = cls(tour=meta["tour"], last_seq=meta["last"], urgent_latest=dict(meta["ul"]))
+        state = cls(tour=meta["tour"], last_seq=meta["last"], urgent_latest=dict(meta["ul"]),
+                    people=set(meta.get("ppl") or ()))
         state.incidents = {iid: IncidentState.unpack(row) for iid, row in meta["inc"].items()}
         if version == 1:  # a day per field, complaints in the meta: read, and written anew at the next save
             for name, blob in text.items():

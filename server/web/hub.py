@@ -30,6 +30,8 @@ def addressed_to(push: dict[str, Any], conn: PhoneConnection) -> bool:
     if audience != "all" and audience != ("guides" if role == "guide" else "travellers"):
         return False
     to = push.get("to")
+    if isinstance(to, list):  # several people of the tour (the second prompt to rate)
+        return conn.who.sub in to
     return to is None or to == conn.who.sub
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -309,3 +310,34 @@ async def test_the_page_is_served_with_a_strict_csp_and_the_socket_checks_origin
         assert refused.value.response.status_code == 403
         async with await connect(url, origin=base) as ws:
             assert json.loads(await ws.recv())["type"] == "snapshot"
+
+
+async def test_a_complaints_clocks_count_down_and_an_empty_answer_is_refused(browser, contexts, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        bearer = supervisor("yunnan")
+        page = await open_board(browser, contexts, base, bearer)
+        async with await phone(base, "traveller", "t1") as ws:
+            assert (await ask(ws, rating("u1", 1, comment="the guide shouted at us"), False))["type"] == "ack"
+            assert (await ask(ws, {**rating("c1", 2, comment="the dinner was cold"), "day": _yesterday()},
+                              False))["type"] == "ack"
+        urgent = await first_alert_of(page, "T1", "urgent_complaint")
+        plain = await first_alert_of(page, "T1", "complaint")
+        card = page.locator(row(urgent))
+        await expect(card.locator('.clock[data-clock="solution"] .countdown')).to_have_text(_DUE_IN)
+        await expect(card.locator('.clock[data-clock="followup"] .countdown')).to_have_text(_DUE_IN)
+        await expect(page.locator(row(plain)).locator('.clock[data-clock="response"] .countdown')).to_have_text(
+            _DUE_IN)
+        await card.locator('[data-action="resolve"]').click()  # no note: refused, with the reason
+        await expect(page.locator(".toast-error")).to_contain_text("note")
+        await expect(page.locator(row(urgent, status="open"))).to_have_count(1)
+
+
+_DUE_IN = re.compile(r"due in \d")
+
+
+def _yesterday() -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return (dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() - dt.timedelta(days=1)).isoformat()

@@ -184,15 +184,19 @@ def test_solved_urgent_complaint_follows_up_and_a_new_low_rating_reopens() -> No
     tour.rate("p1", 1)
     effects = tour.feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "note": "moved hotel",
                          "alert_id": "a1"})
-    assert {c.deadline_id for c in of(effects, ClearDeadline)} == {f"urgent_solution:{key}",
-                                                                    f"urgent_followup:{key}"}
-    (notice,) = of(effects, SendNotice)
-    assert (notice.kind, notice.audience, notice.to) == ("followup", "travellers", "p1")
-    assert notice.notice_id == f"followup:{key}"
+    # §10: the follow-up clock runs on until the traveller answers
+    assert {c.deadline_id for c in of(effects, ClearDeadline)} == {f"urgent_solution:{key}"}
+    answer, followup = of(effects, SendNotice)
+    assert (answer.kind, answer.audience, answer.to, answer.alert_id) == ("answer", "travellers", "p1", "a1")
+    assert "moved hotel" in answer.body and answer.notice_id == f"answer:{key}"
+    assert (followup.kind, followup.audience, followup.to, followup.alert_id) == ("followup", "travellers", "p1",
+                                                                                  "a1")
+    assert followup.notice_id == f"followup:{key}"
     assert of(tour.rate("p1", 4), UpsertAlert) == []  # satisfied now
     effects = tour.rate("p1", 3)
     found = alert(effects, "urgent_complaint")
     assert found is not None and found.dedup_key == key + "#2" and found.details["reopens"] == key
+    assert found.details["reopen_count"] == 1
     assert {d.deadline_id for d in of(effects, SetDeadline)} == {f"urgent_solution:{key}#2",
                                                                  f"urgent_followup:{key}#2"}
 
@@ -245,7 +249,9 @@ def incident(**extra: Any) -> dict[str, Any]:
     ("vehicle_breakdown", "medium", None, set(), ("vehicle",)),
     ("accident", "critical", None, {"incident"}, ("medical", "vehicle")),
     ("other", "medium", ["interpreter"], set(), ("interpreter",)),
-    ("complaint", "medium", None, {"complaint"}, None),
+    ("complaint", "medium", None, {"urgent_complaint"}, None),
+    ("conflict", "low", None, {"urgent_complaint"}, None),
+    ("conflict", "high", None, {"urgent_complaint", "incident"}, None),
 ])
 def test_incident(kind: str, severity: str, needs: list[str] | None, alerts: set[str],
                   pulled: tuple[str, ...] | None) -> None:
@@ -253,15 +259,16 @@ def test_incident(kind: str, severity: str, needs: list[str] | None, alerts: set
     assert {a.kind for a in of(effects, UpsertAlert)} == alerts
     for found in of(effects, UpsertAlert):
         assert found.details["incident_id"] == "i1"
-        assert found.dedup_key == ("incident:i1" if found.kind == "incident" else "complaint:i1")
+        assert found.dedup_key == ("incident:i1" if found.kind == "incident" else "urgent_complaint:i1")
     pulls = of(effects, PullResources)
     assert (pulls[0].kinds if pulls else None) == pulled
     if pulls:
         assert (pulls[0].capacity, pulls[0].region) == (12, "yn")
     (changed,) = of(effects, IncidentChanged)
     assert changed.incident["incident_id"] == "i1" and changed.incident["status"] == "open"
-    if kind == "complaint":
-        assert [d.deadline_id for d in of(effects, SetDeadline)] == ["complaint_response:complaint:i1"]
+    clocks = {d.deadline_id for d in of(effects, SetDeadline)}
+    assert clocks == ({"urgent_solution:urgent_complaint:i1", "urgent_followup:urgent_complaint:i1"}
+                      if kind in ("complaint", "conflict") else set())
 
 
 def test_attraction_closed_alternatives_in_time_clear_the_clock() -> None:
@@ -310,6 +317,24 @@ def test_alternatives_really_late_keep_the_breach() -> None:
     assert of(effects, ResolveAlert) == [] and of(effects, ClearDeadline) == []
 
 
+def test_a_guides_conflict_is_answered_and_followed_up_to_the_guides() -> None:
+    tour = Tour()
+    tour.feed(incident(kind="conflict", severity="low"))
+    key = "urgent_complaint:i1"
+    effects = tour.feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "alert_id": "a9",
+                         "note": "separated the two groups"})
+    assert [(n.kind, n.audience, n.to, n.alert_id) for n in of(effects, SendNotice)] == [
+        ("answer", "guides", None, "a9"), ("followup", "guides", None, "a9")]
+    effects = tour.feed({"type": "followup_reply", "dedup_key": key, "satisfied": False, "sender": "supervisor:s1",
+                         "note": "they still argue"})
+    assert [c.deadline_id for c in of(effects, ClearDeadline)] == [f"urgent_followup:{key}"]
+    found = alert(effects, "urgent_complaint")
+    assert found is not None and found.dedup_key == key + "#2"
+    assert (found.details["reopens"], found.details["reopen_count"], found.details["incident_id"]) == (key, 1, "i1")
+    assert {d.deadline_id for d in of(effects, SetDeadline)} == {f"urgent_solution:{key}#2",
+                                                                 f"urgent_followup:{key}#2"}
+
+
 def test_alternatives_deadline_with_proof_in_time_is_no_breach() -> None:
     tour = Tour()
     tour.feed(incident(kind="attraction_closed", severity="medium", at=T0))
@@ -320,7 +345,7 @@ def test_alternatives_deadline_with_proof_in_time_is_no_breach() -> None:
     assert effects == []
 
 
-@pytest.mark.parametrize(("kind", "alerts"), [("attraction_closed", []), ("complaint", ["complaint:i1"])])
+@pytest.mark.parametrize(("kind", "alerts"), [("attraction_closed", []), ("complaint", [])])
 def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: str,
                                                                           alerts: list[str]) -> None:
     tour = Tour()
@@ -330,7 +355,8 @@ def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: s
     assert of(effects, ReleaseResources) == [ReleaseResources("i1", "T1", "yn")]
     assert [r.dedup_key for r in of(effects, ResolveAlert)] == ["incident:i1", *alerts]
     cleared = [c.deadline_id for c in of(effects, ClearDeadline)]
-    assert cleared == (["alt:i1"] if kind == "attraction_closed" else ["complaint_response:complaint:i1"])
+    # a guide's complaint is urgent (§10): resolving the incident leaves its alert and clocks to the supervisor
+    assert cleared == (["alt:i1"] if kind == "attraction_closed" else [])
     (changed,) = of(effects, IncidentChanged)
     assert changed.incident["status"] == "resolved"
     again = tour.feed({"type": "incident_update", "incident_id": "i1", "status": "resolved"})
@@ -344,7 +370,7 @@ def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: s
     ("urgent_solution", 3600.0, False),
     ("urgent_solution", 9000.0, True),  # solved, but after the due time: still a breach
     ("urgent_followup", None, True),
-    ("urgent_followup", 3600.0, False),
+    ("urgent_followup", 3600.0, True),  # §10: an answer with no reply to the follow-up is not a follow-up
 ])
 def test_urgent_complaint_clocks(kind: str, solve_at: float | None, breach: bool) -> None:
     tour = Tour()

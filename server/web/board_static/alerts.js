@@ -16,6 +16,7 @@
   const FADE_MS = 1500;
   const DETAIL_LIMIT = 8;
   const DETAIL_TEXT_LIMIT = 300;
+  const CLOCKS = ["solution", "followup", "response"]; // a complaint's 2 h, 24 h and 48 h clocks (contract §10)
 
   function rank(alert) {
     const r = SEVERITY_RANK[alert.severity];
@@ -149,6 +150,7 @@
     parts.regionLabel = el("dt");
     parts.assigneeLabel = el("dt");
     parts.details = el("p", { cls: "details" });
+    parts.clocks = el("ul", { cls: "clocks" });
     parts.ack = el("button", { cls: "btn btn-ack", attrs: { type: "button" }, data: { action: "ack" } });
     parts.assigneeInput = el("input", {
       cls: "inline-input",
@@ -172,6 +174,7 @@
         el("div", null, [parts.assigneeLabel, parts.assignee]),
       ]),
       parts.details,
+      parts.clocks,
       el("div", { cls: "alert-actions" }, [
         parts.ack,
         el("div", { cls: "inline-action" }, [parts.assigneeInput, parts.assign]),
@@ -232,6 +235,7 @@
     p.assignee.classList.toggle("none", !a.assignee);
     p.details.textContent = this.detailsText(a.details);
     p.details.hidden = !p.details.textContent;
+    this.fillClocks(p.clocks, a.details);
 
     p.ack.textContent = t("action.ack");
     p.assign.textContent = t("action.assign");
@@ -249,6 +253,20 @@
     this.tickRow(entry, Date.now());
   };
 
+  /* A complaint's clocks (details.clocks: solution 2 h, followup 24 h, response 48 h) as countdowns. */
+  AlertList.prototype.fillClocks = function (list, details) {
+    const clocks = details && typeof details.clocks === "object" && details.clocks ? details.clocks : {};
+    const now = Date.now();
+    list.replaceChildren.apply(list, CLOCKS.filter(function (name) { return typeof clocks[name] === "string"; })
+      .map(function (name) {
+        const countdown = el("span", { cls: "countdown", data: { deadline: clocks[name] } });
+        TP.dom.tickDeadline(countdown, now);
+        return el("li", { cls: "clock", data: { clock: name } }, [
+          el("span", { cls: "clock-name", text: TP.i18n.t("clock." + name) }), countdown]);
+      }));
+    list.hidden = !list.children.length;
+  };
+
   /* "incident_id: i-9 · comment: …" — scalar entries only, clipped; text, never markup. */
   AlertList.prototype.detailsText = function (details) {
     if (!details || typeof details !== "object" || Array.isArray(details)) return "";
@@ -256,6 +274,7 @@
     Object.keys(details).slice(0, DETAIL_LIMIT).forEach(function (key) {
       const value = details[key];
       if (value === null || value === undefined || value === "") return;
+      if (typeof value === "object" && !Array.isArray(value)) return; // maps (clocks, counts) have their own view
       let text;
       if (Array.isArray(value)) text = value.map(dash).join(", ");
       else text = dash(value);
@@ -267,6 +286,7 @@
   AlertList.prototype.tickRow = function (entry, now) {
     const opened = TP.dom.parseTime(entry.data.opened_at);
     entry.parts.age.textContent = opened === null ? TP.dom.DASH : TP.dom.duration(now - opened);
+    entry.parts.clocks.querySelectorAll(".countdown").forEach(function (node) { TP.dom.tickDeadline(node, now); });
   };
 
   AlertList.prototype.tick = function (now) {
