@@ -145,16 +145,16 @@ def classify_comment(comment: str | None, score: int) -> str | None:
 
 
 def urgent_matches(comment: str | None, keywords: Iterable[str]) -> tuple[str, ...]:
-    """The urgent-complaint keywords found in ``comment`` (case-insensitive), in keyword order."""
+    """The urgent-complaint keywords found in ``comment`` (case-insensitive, an English word from the start of
+    a word: "theft" is not in "the ftp"), in keyword order."""
     if not comment:
         return ()
-    text = comment.lower()
-    return tuple(word for word in _lowered(tuple(keywords)) if word in text)
+    return tuple(_urgent_words(tuple(keywords)).found(comment.lower()))
 
 
 @lru_cache(maxsize=16)
-def _lowered(keywords: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(w.lower() for w in keywords if w)
+def _urgent_words(keywords: tuple[str, ...]) -> Words:
+    return Words(keywords)
 
 
 def mentions_guide(comment: str | None) -> bool:

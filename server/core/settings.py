@@ -38,14 +38,38 @@ def parse_duration(value: str | int | float) -> float:
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
+# An English word matches at the start of a word and may run on ("injur" finds "injured", "late" is not in
+# "chocolate"); Chinese words match anywhere. Each group was checked against real phrasings both ways
+# (tests/unit/test_classify.py): a bare "abandoned", "burned" or "吵" would flag an abandoned temple, a burned
+# steak or a noisy room, so the phrases here are the ones people use when it happens to them.
 DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
-    # English
+    # English: injury and danger
     "injur", "hurt", "bleed", "hospital", "ambulance", "unsafe", "danger", "accident", "assault", "attack",
-    "fight", "threat", "harass", "stolen", "theft", "robbed", "pickpocket", "lost passport", "lost my passport",
-    "passport lost", "lost document", "discriminat", "racist", "abuse", "police", "emergency", "food poisoning",
-    # Chinese
-    "受伤", "流血", "医院", "救护车", "不安全", "危险", "事故", "打架", "冲突", "威胁", "骚扰", "被偷", "偷了",
-    "被盗", "抢劫", "小偷", "护照丢", "丢了护照", "证件丢", "歧视", "辱骂", "报警", "警察", "食物中毒", "紧急",
+    "fracture", "sprain", "broken bone", "broke my", "fell down", "fell over", "slipped and fell", "had a fall",
+    "fainted", "unconscious", "concussion", "stitches", "twisted my ankle", "allergic reaction", "food poisoning",
+    "emergency", "police",
+    # English: quarrels, threats and abuse
+    "fight", "fought", "quarrel", "argument with", "argued with", "shouted at", "shouting at", "yelled at",
+    "screamed at", "swore at", "punched", "slapped", "pushed me", "pushed us", "shoved", "threat", "harass",
+    "abuse", "abusive", "insulted", "humiliat", "bullied", "bully", "intimidat", "groped", "discriminat", "racist",
+    # English: theft and lost documents
+    "stolen", "stole", "theft", "thief", "robbed", "robbery", "pickpocket", "mugged", "snatched my",
+    "wallet is missing", "wallet was missing", "wallet missing", "lost passport", "lost my passport",
+    "passport lost", "passport is missing", "lost document",
+    # English: left behind
+    "left behind", "left me behind", "left us behind", "left without me", "left without us", "abandoned us",
+    "abandoned me", "stranded", "forgot us", "forgot me", "nobody waited for",
+    # Chinese: injury and danger
+    "受伤", "流血", "医院", "救护车", "不安全", "危险", "事故", "骨折", "扭伤", "摔倒", "摔伤", "摔了一跤",
+    "晕倒", "昏迷", "过敏反应", "严重过敏", "烫伤", "住院", "急诊", "食物中毒", "报警", "警察", "紧急",
+    # Chinese: quarrels, threats and abuse
+    "打架", "冲突", "吵架", "争吵", "吵起来", "骂人", "骂我", "骂了", "打人", "打了我", "被打", "动手",
+    "推了我", "威胁", "恐吓", "骚扰", "辱骂", "侮辱", "欺负", "虐待", "歧视",
+    # Chinese: theft and lost documents
+    "被偷", "偷了", "偷走", "被盗", "抢劫", "被抢", "小偷", "扒手", "钱包丢", "钱包不见", "护照丢", "丢了护照",
+    "证件丢",
+    # Chinese: left behind
+    "被落下", "把我们落下", "把我落下", "丢下我", "扔下", "甩下", "没等我", "被抛下", "走散", "找不到团",
 )
 
 DEFAULT_KIND_NEEDS: Mapping[str, tuple[str, ...]] = {
