@@ -85,6 +85,7 @@ def _fold_rating(state: TourState, event: dict[str, Any], rules: RuleSettings) -
                           aspects=event.get("aspects"), nps=event.get("nps"), comment=comment,
                           comment_class=comment_class, urgent=urgent)
     folded = Folded("rating", day=day, rating=record)
+    state.put_person(traveller)  # whoever rated uses the app (a set lookup after the first time)
     ratings = state.days.get(day)
     previous = ratings.get(traveller) if ratings is not None else None
     if previous is not None and not _newer(record, previous):
@@ -249,6 +250,11 @@ def _fold_followup_reply(state: TourState, event: dict[str, Any], rules: RuleSet
     return folded
 
 
+def _fold_seen(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:
+    """A traveller joined or connected with a token of this tour for the first time (contract §10)."""
+    return Folded("seen", changed=state.put_person(str(event["traveller"])))
+
+
 def _fold_deadline(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:
     folded = Folded("deadline")
     kind, due = event.get("kind"), float(event.get("due") or 0.0)
@@ -277,5 +283,6 @@ _HANDLERS = {
     "incident_update": _fold_incident_update,
     "alert_action": _fold_alert_action,
     "followup_reply": _fold_followup_reply,
+    "seen": _fold_seen,
     "deadline": _fold_deadline,
 }

@@ -197,8 +197,8 @@ class TourState:
     complaints: dict[str, ComplaintTrack] = field(default_factory=dict)
     # traveller -> dedup key of their latest urgent complaint (to tell a re-opened complaint from a first one)
     urgent_latest: dict[str, str] = field(default_factory=dict)
-    # the travellers who use the app on this tour (joined or connected once): whom the second prompt and the
-    # response check count (contract §10)
+    # the travellers who use the app on this tour (joined, connected or rated once): whom the second prompt and
+    # the response check count (contract §10); a field `p:<sub>` each, written once
     people: set[str] = field(default_factory=set)
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
@@ -235,6 +235,14 @@ class TourState:
     def complaint_changed(self, key: str) -> None:
         self.touched.add(f"c:{key}")
 
+    def put_person(self, traveller: str) -> bool:
+        """``traveller`` uses the app on this tour; False when that was known."""
+        if traveller in self.people:
+            return False
+        self.people.add(traveller)
+        self.touched.add(f"p:{traveller}")
+        return True
+
     def previous_day(self, day: str, min_ratings: int) -> str | None:
         """The most recent day before ``day`` with at least ``min_ratings`` ratings (ISO dates sort as text)."""
         for index in range(bisect_left(self.day_order, day) - 1, -1, -1):
@@ -249,16 +257,18 @@ class TourState:
         and ``c:<dedup key>`` per complaint track; ``names`` limits the records to those (all when None), so a
         save writes what changed, not the whole trip."""
         meta = {"v": VERSION, "tour": self.tour, "last": self.last_seq,
-                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest,
-                "ppl": sorted(self.people)}
+                "inc": {iid: inc.pack() for iid, inc in self.incidents.items()}, "ul": self.urgent_latest}
         fields = {"m": packb(meta)}
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
             names += [f"c:{key}" for key in self.complaints]
+            names += [f"p:{who}" for who in self.people]
         for name in names:
             if name[0] == "r":
                 _, day, who = name.split(":", 2)
                 fields[name] = packb(self.days[day][who].pack())
+            elif name[0] == "p":
+                fields[name] = b"1"
             else:
                 fields[name] = packb(self.complaints[name[2:]].pack())
         return fields
@@ -284,8 +294,7 @@ class TourState:
         version = meta.get("v") if isinstance(meta, dict) else None
         if version not in (1, VERSION):
             raise ValueError(f"unsupported tour state version: {version!r}")
-        state = cls(tour=meta["tour"], last_seq=meta["last"], urgent_latest=dict(meta["ul"]),
-                    people=set(meta.get("ppl") or ()))
+        state = cls(tour=meta["tour"], last_seq=meta["last"], urgent_latest=dict(meta["ul"]))
         state.incidents = {iid: IncidentState.unpack(row) for iid, row in meta["inc"].items()}
         if version == 1:  # a day per field, complaints in the meta: read, and written anew at the next save
             for name, blob in text.items():
@@ -296,12 +305,16 @@ class TourState:
             state.complaints = {key: ComplaintTrack.unpack(row) for key, row in meta["cmp"].items()}
             state.touched = {f"r:{day}:{who}" for day, ratings in state.days.items() for who in ratings}
             state.touched |= {f"c:{key}" for key in state.complaints}
+            state.people = {who for ratings in state.days.values() for who in ratings}  # whoever rated uses the app
+            state.touched |= {f"p:{who}" for who in state.people}
         for name, blob in text.items():
             if name.startswith("r:"):
                 _, day, who = name.split(":", 2)
                 state.days.setdefault(day, {})[who] = RatingRecord.unpack(unpackb(blob))
             elif name.startswith("c:"):
                 state.complaints[name[2:]] = ComplaintTrack.unpack(unpackb(blob))
+            elif name.startswith("p:"):
+                state.people.add(name[2:])
         state.day_order = sorted(state.days)
         for day in state.day_order:
             agg = state.aggs[day] = DayAgg()

@@ -71,6 +71,12 @@ def incident(shard: int, incident_id: str) -> str:
     return f"{shard_tag(shard)}:inc:{incident_id}"
 
 
+def seen(shard: int, tour_id: str) -> str:
+    """The travellers (subs) who joined or connected with a token of the tour (set): each announced once to the
+    watcher as a ``seen`` event (contract §10: whom the second prompt and the response check count)."""
+    return f"{shard_tag(shard)}:seen:{tour_id}"
+
+
 def state(shard: int, tour_id: str) -> str:
     """A tour's folded state (msgpack), written by the watcher that owns the shard."""
     return f"{shard_tag(shard)}:state:{tour_id}"

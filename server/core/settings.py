@@ -89,6 +89,8 @@ class RuleSettings:
     # a route's complaints must reach this count before a category's share means anything
     category_min_complaints: int = 10
     urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
+    # a tour-day rated by fewer than this share of the travellers who use the app opens `low_response`
+    min_response_rate: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,14 @@ class SlaSettings:
     prompt_hour: int = 20
     # a daily prompt that fell due longer ago than this is skipped, not sent in the middle of the night
     prompt_skip_after: float = 7200.0
+    # the second prompt to the travellers who have not rated yet; -1: an hour after `prompt_hour`
+    reprompt_hour: int = -1
+    # the local hour a tour-day's response is judged (`low_response`)
+    response_check_hour: int = 22
+
+    @property
+    def reprompt_at(self) -> int:
+        return min(23, self.prompt_hour + 1) if self.reprompt_hour < 0 else self.reprompt_hour
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +262,10 @@ def _check(s: Settings) -> None:
         raise ConfigError("[rules] min_ratings must be at least 1")
     if not 0 <= s.sla.prompt_hour <= 23:
         raise ConfigError("[sla] prompt_hour must be within 0..23")
+    if not -1 <= s.sla.reprompt_hour <= 23 or not 0 <= s.sla.response_check_hour <= 23:
+        raise ConfigError("[sla] reprompt_hour and response_check_hour must be within 0..23")
+    if not 0.0 <= s.rules.min_response_rate <= 1.0:
+        raise ConfigError("[rules] min_response_rate must be within 0..1")
     if s.limits.messages_per_second <= 0 or s.limits.burst < 1:
         raise ConfigError("[limits] messages_per_second and burst must be positive")
     if not 1 <= s.storage.shards <= 1024:

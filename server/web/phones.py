@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from datetime import date
+from functools import partial
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -26,6 +27,7 @@ from server.core.settings import Settings
 from server.core.tokens import Claims
 from server.db.durability import Acks
 from server.db.writer import ScriptWriter
+from server.storage.people import seen_call
 from server.storage.tours import TourRegistry
 from server.web.auth import authenticate
 from server.web.hub import NoticeHub
@@ -46,6 +48,7 @@ class PhoneService:
         self._ttl = int(settings.storage.idempotency_ttl)
         self._shards = settings.storage.shards
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()  # (tour, traveller) marked by this process
         self.frames = metrics.counter("tourpulse_frames_total", "Frames received from phones, by outcome",
                                       ("outcome",))
         self.latency = metrics.histogram("tourpulse_ack_seconds", "Frame in to ack out, seconds")
@@ -69,6 +72,27 @@ class PhoneService:
     def attach(self, conn: PhoneConnection, since: str | None) -> None:
         self.hub.attach(conn, since)
         self._count(conn, 1)
+        if conn.who.role == "traveller":
+            self._mark_seen(conn.who.sub, conn.who.tours)
+
+    def _mark_seen(self, sub: str, tours: frozenset[str]) -> None:
+        """The traveller uses the app on these tours (contract §10): one queued call per tour the first time this
+        process sees them there, never awaited by the connection (a lost one is made again at the next connect)."""
+        now = time.time()
+        for tour_id in tours:
+            pair = (tour_id, sub)
+            if pair in self._seen:
+                self._seen.move_to_end(pair)
+                continue
+            call = seen_call(self.writer, self._shards, tour_id, sub, now)
+            call.add_done_callback(partial(self._marked, pair))
+
+    def _marked(self, pair: tuple[str, str], call: Any) -> None:
+        if call.cancelled() or call.exception() is not None:
+            return  # storage trouble: the next connection of this traveller tries again
+        self._seen[pair] = None
+        if len(self._seen) > _MAX_SENDERS:
+            self._seen.popitem(last=False)
 
     def detach(self, conn: PhoneConnection) -> None:
         self.hub.detach(conn)

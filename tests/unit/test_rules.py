@@ -439,7 +439,56 @@ def test_prompt_deadline(day: str, late_by: float, sent: bool, next_day: str | N
     if notices:
         assert (notices[0].notice_id, notices[0].kind, notices[0].audience) == (f"prompt:T1:{day}", "prompt",
                                                                                 "travellers")
-    assert [d.subject["day"] for d in of(effects, SetDeadline)] == ([next_day] if next_day else [])
+    prompts = [d.subject["day"] for d in of(effects, SetDeadline) if d.kind == "prompt"]
+    assert prompts == ([next_day] if next_day else [])
+    # tonight's second prompt (21:00) and response check (22:00) are armed with it, on the same day
+    assert {(d.deadline_id, d.due - due) for d in of(effects, SetDeadline) if d.kind != "prompt"} == ({
+        (f"prompt:T1:{day}:2", 3600.0), (f"response_check:T1:{day}", 7200.0)} if sent else set())
+
+
+def _evening(tour: Tour, kind: str, deadline_id: str, late_by: float = 1.0) -> list[Any]:
+    due = PROMPT_DAY1 + (3600 if kind == "reprompt" else 7200)
+    return tour.feed(deadline_event(kind, deadline_id, due, due + late_by, day=DAY1), now=due + late_by)
+
+
+def _seen(tour: Tour, *travellers: str) -> None:
+    for who in travellers:
+        tour.feed({"type": "seen", "traveller": who})
+
+
+def test_the_second_prompt_goes_to_the_silent_travellers_who_use_the_app() -> None:
+    tour = Tour()
+    _seen(tour, "p1", "p2", "p3")
+    tour.rate("p1", 5)
+    tour.rate("p4", 4)  # rated without a `seen` first: uses the app all the same
+    (notice,) = of(_evening(tour, "reprompt", f"prompt:T1:{DAY1}:2"), SendNotice)
+    assert (notice.notice_id, notice.kind, notice.to) == (f"prompt:T1:{DAY1}:2", "prompt", ("p2", "p3"))
+    assert _evening(tour, "reprompt", f"prompt:T1:{DAY1}:2", late_by=7201.0) == []  # hours late: skipped
+    tour.rate("p2", 4)
+    tour.rate("p3", 4)
+    assert _evening(tour, "reprompt", f"prompt:T1:{DAY1}:2") == []  # everyone rated: nobody to ask
+
+
+@pytest.mark.parametrize(("seen", "rated", "alerts"), [
+    (["p1", "p2", "p3", "p4"], ["p1"], True),  # 1 of 4 < 50 %
+    (["p1", "p2", "p3", "p4"], ["p1", "p2"], False),  # 2 of 4: the line itself is met
+    (["p1", "p2"], [], False),  # two joined a tour of 30: too few to judge, no nightly alert
+    ([], [], False),
+    (["p1", "p2", "p3"], ["p9"], True),  # 1 of 4 (p9 rated, so uses the app)
+])
+def test_low_response_is_measured_against_the_travellers_who_use_the_app(seen: list[str], rated: list[str],
+                                                                         alerts: bool) -> None:
+    tour = Tour()
+    _seen(tour, *seen)
+    for who in rated:
+        tour.rate(who, 5)
+    effects = _evening(tour, "response_check", f"response_check:T1:{DAY1}")
+    found = alert(effects, "low_response")
+    assert (found is not None) == alerts
+    if found is not None:
+        assert (found.dedup_key, found.severity, found.escalate) == (f"low_response:T1:{DAY1}", "medium", False)
+        users = len(set(seen) | set(rated))
+        assert (found.details["ratings"], found.details["travellers_using_app"]) == (len(rated), users)
 
 
 # ---- replay ----------------------------------------------------------------------------------------------
