@@ -29,7 +29,7 @@ from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.tours import TourRegistry
 from server.web import app_page, board
-from server.web.api import alerts, guide, incidents, join, notices, pool, reports, tokens, tours
+from server.web.api import alerts, feedback, guide, incidents, join, notices, pool, reports, tokens, tours
 from server.web.board import ChangeHub
 from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
@@ -115,6 +115,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *pool.routes,
         *incidents.routes,
         *reports.routes,
+        *feedback.routes,
         *tokens.routes,
         *tours.routes,
         *notices.routes,

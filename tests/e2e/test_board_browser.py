@@ -341,3 +341,35 @@ def _yesterday() -> str:
     from zoneinfo import ZoneInfo
 
     return (dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() - dt.timedelta(days=1)).isoformat()
+
+
+async def test_the_feedback_tab_reads_filters_and_jumps_to_the_tour_and_alert(browser, contexts, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        page = await open_board(browser, contexts, base, supervisor("yunnan"))
+        said = [("a", 2, "the dinner was cold " + HOSTILE), ("b", 3, "建议多安排一些自由时间"),
+                ("c", 5, "our guide was wonderful, thank you")]
+        for who, score, comment in said:
+            async with await phone(base, "traveller", who) as ws:
+                assert (await ask(ws, rating(f"f{who}", score, comment=comment), False))["type"] == "ack"
+        complaint = await first_alert_of(page, "T1", "complaint")
+        await page.wait_for_selector('#tours-table tr[data-tour-id="T1"]')
+        await page.click('.tab[data-tab="feedback"]')
+        items = page.locator("#feedback-list .feedback-item")
+        await expect(items).to_have_count(3)
+        hostile = page.locator('.feedback-item[data-kind="complaint"] .comment')
+        await expect(hostile).to_have_text("the dinner was cold " + HOSTILE)  # text, never markup
+        assert await page.locator("#feedback-list img").count() == 0
+        await page.select_option("#feedback-kind", "suggestion")
+        await page.click("#feedback-apply")
+        await expect(items).to_have_count(1)
+        await expect(items.first).to_have_attribute("data-kind", "suggestion")
+        await page.select_option("#feedback-kind", "complaint")
+        await page.click("#feedback-apply")
+        await expect(items).to_have_count(1)
+        await items.first.locator('[data-action="alert"]').click()
+        await expect(page.locator(row(complaint))).to_have_class(re.compile(r"\bfocus\b"))
+        await expect(page.locator("#alerts")).to_be_visible()
+        await page.click('.tab[data-tab="feedback"]')
+        await items.first.locator('[data-action="tour"]').click()
+        await expect(page.locator('#tours-table tr[data-tour-id="T1"]')).to_have_class(re.compile(r"\bfocus\b"))

@@ -211,6 +211,7 @@
     row.dataset.kind = dash(a.kind);
     row.dataset.region = dash(a.region);
     row.dataset.tourId = dash(a.tour_id);
+    row.dataset.dedupKey = dash(a.dedup_key);
     const keep = ["flash", "busy"].filter(function (c) { return row.classList.contains(c); });
     row.className = ["alert", "sev-" + severity, "status-" + (typeof a.status === "string" ? a.status : "unknown")]
       .concat(entry.leaving ? ["leaving"] : [], keep).join(" ");
