@@ -114,6 +114,15 @@ class SlaSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetSettings:
+    """The yardsticks reports measure against (contract §10)."""
+
+    csat: float = 0.9  # share of ratings of 4 or 5
+    nps: float = 40.0
+    handling: float = 86400.0  # a complaint handled (answered) within this
+
+
+@dataclass(frozen=True, slots=True)
 class LimitSettings:
     messages_per_second: float = 20.0
     burst: int = 50
@@ -168,6 +177,7 @@ class Settings:
     data_dir: Path = Path("var")
     rules: RuleSettings = field(default_factory=RuleSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    targets: TargetSettings = field(default_factory=TargetSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -181,6 +191,7 @@ _CHOICES = {"ack_after": ACK_MODES, "ack_after_incident": ("auto", *ACK_MODES)}
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
     "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush", "max_token_ttl",
+    "handling", "category_window",
 }
 
 
@@ -236,7 +247,7 @@ def _section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 
 
 _SECTIONS = {
-    "rules": RuleSettings, "sla": SlaSettings, "limits": LimitSettings,
+    "rules": RuleSettings, "sla": SlaSettings, "targets": TargetSettings, "limits": LimitSettings,
     "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings, "server": ServerSettings,
 }
 
@@ -264,6 +275,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("[sla] prompt_hour must be within 0..23")
     if not -1 <= s.sla.reprompt_hour <= 23 or not 0 <= s.sla.response_check_hour <= 23:
         raise ConfigError("[sla] reprompt_hour and response_check_hour must be within 0..23")
+    if not 0.0 <= s.targets.csat <= 1.0 or not -100.0 <= s.targets.nps <= 100.0:
+        raise ConfigError("[targets] csat must be within 0..1 and nps within -100..100")
     if not 0.0 <= s.rules.min_response_rate <= 1.0:
         raise ConfigError("[rules] min_response_rate must be within 0..1")
     if s.limits.messages_per_second <= 0 or s.limits.burst < 1:

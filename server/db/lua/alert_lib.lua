@@ -71,6 +71,8 @@ local function render(h)
     .. ',"assignee":' .. json_or_null(h.assignee)
     .. ',"opened_at":' .. cjson.encode(h.opened_at)
     .. ',"updated_at":' .. cjson.encode(h.updated_at)
+    .. ',"acked_at":' .. json_or_null(h.acked_at)
+    .. ',"resolved_at":' .. json_or_null(h.resolved_at)
     .. ',"dedup_key":' .. cjson.encode(h.dedup_key)
     .. ',"notes":' .. (h.notes or '[]') .. '}'
 end
