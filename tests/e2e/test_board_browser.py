@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import re
 from collections import Counter
@@ -373,3 +374,39 @@ async def test_the_feedback_tab_reads_filters_and_jumps_to_the_tour_and_alert(br
         await page.click('.tab[data-tab="feedback"]')
         await items.first.locator('[data-action="tour"]').click()
         await expect(page.locator('#tours-table tr[data-tour-id="T1"]')).to_have_class(re.compile(r"\bfocus\b"))
+
+
+async def test_the_reports_tab_draws_csat_and_nps_per_route_with_the_targets(browser, contexts, app_factory) -> None:
+    doc = {**FAST, "targets": {"csat": 0.8, "nps": 30}}
+    async with app_factory(doc, run_watcher=True) as (base, _app):
+        admin = token("admin", "ops", regions=("*",))
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as client:
+            for tour_id, route in (("T1", "Lijiang 5 days"), ("T2", "Dali 3 days <b>")):
+                start = _yesterday()
+                end = (dt.date.fromisoformat(start) + dt.timedelta(days=2)).isoformat()
+                body = {"route": route, "region": "yunnan", "guides": ["g1"], "timezone": "Asia/Shanghai",
+                        "start": start, "end": end, "travellers": 10}
+                assert (await client.put(f"/api/tours/{tour_id}", json=body)).status_code == 200
+        for n, (tour_id, score, nps) in enumerate((("T1", 5, 10), ("T1", 4, 9), ("T2", 2, 3))):
+            async with await phone(base, "traveller", f"p{n}", tours=(tour_id,)) as ws:
+                msg = {**rating(f"q{n}", score, nps=nps), "tour_id": tour_id, "day": _yesterday()}
+                assert (await ask(ws, msg, False))["type"] == "ack"
+        page = await open_board(browser, contexts, base, supervisor("yunnan"))
+        await page.click('.tab[data-tab="reports"]')
+        await page.select_option("#reports-period", "day")
+        charts = page.locator("#reports-charts figure.chart")
+        for _ in range(int(WAIT * 4)):  # until the watcher folded all three
+            await page.click("#reports-apply")
+            await expect(charts).to_have_count(2)
+            if await page.locator('g.group[data-group="Dali 3 days <b>"] circle').count() >= 1:
+                break
+            await asyncio.sleep(0.25)
+        csat, nps = charts.nth(0), charts.nth(1)
+        await expect(csat.locator("line.target")).to_have_attribute("data-target", "0.8")
+        await expect(nps.locator("line.target")).to_have_attribute("data-target", "30")
+        await expect(csat.locator('g.group[data-group="Lijiang 5 days"] circle[data-value="1"]')).to_have_count(1)
+        await expect(csat.locator('g.group[data-group="Dali 3 days <b>"] circle[data-value="0"]')).to_have_count(1)
+        await expect(nps.locator('g.group[data-group="Lijiang 5 days"] circle[data-value="100"]')).to_have_count(1)
+        await expect(csat.locator(".legend li")).to_have_count(2)
+        await expect(csat.locator('.legend li[data-group="Dali 3 days <b>"]')).to_have_text("Dali 3 days <b>")
+        assert await page.locator("#reports-charts b").count() == 0  # a route's name is text, never markup
