@@ -18,7 +18,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from alerts.pool import PoolStore
-from alerts.rules.aggregates import category_share, pool_exhausted
+from alerts.rules.aggregates import pool_exhausted
+from alerts.rules.category import category_share_alerts, category_window_days, window_start
 from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
@@ -200,17 +201,21 @@ class EffectApplier:
                                      f"{token}:served:{item.incident_id}:{item.request}")
 
     def count_call(self, effect: CountComplaint) -> Awaitable[Any]:
+        window = category_window_days(self.settings.rules)
+        route = effect.route
         return self.runner.call(
-            "count_complaint",
-            [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
-            [effect.category, keys.EFFECT_MARKER_TTL])
+            "count_categories",
+            [keys.route_complaint_token(route, effect.token), keys.route_category_window(route),
+             keys.route_category_days(route)],
+            [keys.EFFECT_MARKER_TTL, (window + 2) * 86400, (window + 30) * 86400, "1" if effect.judge else "0",
+             keys.route_category_prefix(route), window_start(window, effect.window_end), effect.day,
+             *effect.categories])
 
     def _counted(self, flat: Any, effect: CountComplaint, now: float) -> list[Awaitable[Any]]:
-        """What a complaint count's reply calls for, queued: the route's category alert once one category holds
-        more than its share of enough complaints, or nothing."""
+        """What a count's reply calls for, queued: the alert of every category above its share of the route's
+        window (``alerts.rules.category``), or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        upsert = category_share(counts, effect.route, effect.region, effect.category, self.settings.rules)
-        if upsert is None:
-            return []
-        return [Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
-                     lambda reply: self._upserted(reply, upsert, {}, now))]
+        upserts = category_share_alerts(effect.route, effect.region, counts, self.settings.rules,
+                                        category_window_days(self.settings.rules), effect.categories)
+        return [Step(self.store.upsert_call(upsert, f"category:{effect.token}:{upsert.dedup_key}", now),
+                     lambda reply, upsert=upsert: self._upserted(reply, upsert, {}, now)) for upsert in upserts]

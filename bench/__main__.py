@@ -22,6 +22,7 @@ from typing import Any
 from bench.common import Ctx, cpu_times, machine, steal_pct, versions
 from server.db.embedded import EmbeddedRedis
 
+SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "app", "cluster", "reports")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from alerts.rules.answers import answer_effects, clocks, followup_reply_effects, urgent_clocks
-from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide
+from alerts.rules.category import LOW_ASPECT, counted_categories
+from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, praised_staff
 from alerts.rules.clocks import iso, next_prompt
 from alerts.rules.deadlines import deadline_effects
 from alerts.rules.effects import ClearDeadline, CountComplaint, Effect, SendNotice, SetDeadline, UpsertAlert
@@ -53,6 +54,7 @@ def _rating(state: TourState, event: dict[str, Any], folded: Folded, settings: S
             out.extend(score_below_threshold(state, event, day, stats, settings))
             out.extend(score_drop(state, event, day, stats, settings))
     out.extend(complaint_effects(state, event, folded, settings))
+    out.extend(category_counts(state, event, folded, now))
     out.extend(praise_effects(state, event, folded))
     return out
 
@@ -148,21 +150,40 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
             due = track.opened_at + settings.sla.complaint_response
             out.append(SetDeadline(f"complaint_response:{key}", due, "complaint_response", tour_id,
                                    {"dedup_key": key, "traveller": traveller, "day": folded.day}))
-    if folded.complaint_new and record.comment_class == COMPLAINT and state.tour:
-        category = complaint_category(record.comment, record.aspects)
-        out.append(CountComplaint(route=str(state.tour.get("route")), region=region_of(state, event),
-                                  category=category, token=record.seq))
     return out
 
 
-def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> list[Effect]:
-    """Praise reaches the guide it is about: the tour's guides hear it, word for word."""
+def category_counts(state: TourState, event: dict[str, Any], folded: Folded, now: float) -> list[Effect]:
+    """A new complaint counts toward its route's categories and asks for a judgement; a rating's aspects scored
+    1 or 2 count too, but judge nothing by themselves (``alerts.rules.category``)."""
     record = folded.rating
-    if record is None or record.comment_class != PRAISE or not mentions_guide(record.comment):
+    if record is None or not state.tour or folded.stale:
         return []
+    complaint = folded.complaint_new and record.comment_class == COMPLAINT
+    aspects = record.aspects
+    if not complaint and not (folded.changed and aspects and min(aspects.values()) <= LOW_ASPECT):
+        return []  # the common case, a plain good rating, in two comparisons
+    category = complaint_category(record.comment, aspects) if complaint else None
+    categories = counted_categories(category, aspects if folded.changed else None)
+    if not categories:
+        return []
+    return [CountComplaint(route=str(state.tour.get("route")), region=region_of(state, event),
+                           category=category or "", token=record.seq, categories=categories,
+                           day=iso(record.at)[:10], window_end=iso(now)[:10], judge=complaint)]
+
+
+def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> list[Effect]:
+    """Praise reaches the staff it is about (guide, driver, hotel): the tour's guides hear it, word for word."""
+    record = folded.rating
+    if record is None or record.comment_class != PRAISE:
+        return []
+    staff = praised_staff(record.comment)
+    if not staff:
+        return []
+    # the driver and the hotel have no phone here: the guides hear it and pass it on
+    title = "A traveller praised you" if staff == ("guide",) else f"A traveller praised the {' and the '.join(staff)}"
     return [SendNotice(notice_id=f"praise:{record.seq}", tour_id=str(event["tour_id"]), kind="praise",
-                       title="A traveller praised you", body=f"{folded.day}: \u201c{record.comment}\u201d",
-                       audience="guides")]
+                       title=title, body=f"{folded.day}: \u201c{record.comment}\u201d", audience="guides")]
 
 
 # ---- tours ------------------------------------------------------------------------------------------------------

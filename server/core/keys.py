@@ -129,9 +129,23 @@ WATCHERS = f"{PREFIX}:watchers"
 """Sorted set of live watcher ids by last heartbeat (how many share the shards)."""
 
 
-def route_complaints(route: str) -> str:
-    """A route's complaint counts by category (hash), across all its tours."""
-    return f"{PREFIX}:{{route:{route}}}:complaints"
+def route_category_day(route: str, day: str) -> str:
+    """A route's complaints counted on one UTC day, by category (hash): the buckets of the trailing window."""
+    return f"{route_category_prefix(route)}{day}"
+
+
+def route_category_prefix(route: str) -> str:
+    return f"{PREFIX}:{{route:{route}}}:cat:"
+
+
+def route_category_window(route: str) -> str:
+    """A route's complaints in its trailing window, by category (hash): the sum of the buckets it holds."""
+    return f"{PREFIX}:{{route:{route}}}:catwin"
+
+
+def route_category_days(route: str) -> str:
+    """The days whose buckets the window total holds (set)."""
+    return f"{PREFIX}:{{route:{route}}}:catdays"
 
 
 def route_complaint_token(route: str, token: str) -> str:

@@ -88,6 +88,8 @@ class RuleSettings:
     category_share: float = 0.15
     # a route's complaints must reach this count before a category's share means anything
     category_min_complaints: int = 10
+    # the trailing window of a route's complaints a category's share is judged over (whole days)
+    category_window: float = 30 * 86400.0
     urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
     # a tour-day rated by fewer than this share of the travellers who use the app opens `low_response`
     min_response_rate: float = 0.5

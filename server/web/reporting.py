@@ -16,7 +16,7 @@ from typing import Any
 
 import msgpack
 
-from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, mentions_guide
+from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, praised_staff
 from alerts.rules.state import ComplaintTrack, TourState
 from server.core.settings import TargetSettings
 from server.storage.tours import Tour
@@ -62,11 +62,18 @@ class TourData:
 
 class Tally:
     __slots__ = ("ratings", "satisfied", "promoters", "passives", "detractors", "complaints", "solved",
-                 "handled", "praise", "guide_sum", "guide_n")
+                 "handled", "praise", "guide_sum", "guide_n", "praise_guide", "praise_driver", "praise_hotel")
 
     def __init__(self) -> None:
         self.ratings = self.satisfied = self.promoters = self.passives = self.detractors = 0
         self.complaints = self.solved = self.handled = self.praise = self.guide_sum = self.guide_n = 0
+        self.praise_guide = self.praise_driver = self.praise_hotel = 0
+
+    def staff_praise(self, staff: tuple[str, ...]) -> None:
+        """Praise that names staff goes to each one's tally (contract §10)."""
+        self.praise_guide += "guide" in staff
+        self.praise_driver += "driver" in staff
+        self.praise_hotel += "hotel" in staff
 
     def rating(self, row: Row) -> None:
         self.ratings += 1
@@ -113,6 +120,8 @@ class Tally:
             "complaints_solved": self.solved,
             "handled_within_24h": None if handled is None else round(handled, 3),  # v1's name: within the target
             "handling_met": None if handled is None else handled >= 1.0,
+            "praise": self.praise,
+            "praise_staff": {"guide": self.praise_guide, "driver": self.praise_driver, "hotel": self.praise_hotel},
         }
 
 
@@ -189,6 +198,14 @@ def build_report(tours: Iterable[TourData | tuple[Tour, TourState]], day_from: s
             found = seen_categories[key] = complaint_category(comment, aspects)
         return found
 
+    seen_staff: dict[str | None, tuple[str, ...]] = {}
+
+    def staff_of(comment: str | None) -> tuple[str, ...]:
+        found = seen_staff.get(comment)
+        if found is None:
+            found = seen_staff[comment] = praised_staff(comment)
+        return found
+
     total, by_route, per_tour = Tally(), {}, []
     for t in data:
         tour = t.tour
@@ -206,6 +223,8 @@ def build_report(tours: Iterable[TourData | tuple[Tour, TourState]], day_from: s
             if row[CLASS] == COMPLAINT:
                 category = category_of(row[COMMENT], row[ASPECTS])
                 categories[n][category] = categories[n].get(category, 0) + 1
+            elif row[CLASS] == PRAISE:
+                tally.staff_praise(staff_of(row[COMMENT]))
         for day, answer, _at in _latest_answers(kept).values():
             by_slot.setdefault(slot(day), Tally()).nps(answer)
         for track in t.complaints:
@@ -252,7 +271,7 @@ def guide_scorecards(tours: Iterable[TourData], day_from: str, day_to: str, targ
             for day, _who, row in t.ratings:
                 if day_from <= day <= day_to:
                     tally.rating(row)
-                    if row[CLASS] == PRAISE and not mentions_guide(row[COMMENT]):
+                    if row[CLASS] == PRAISE and "guide" not in praised_staff(row[COMMENT]):
                         tally.praise -= 1  # praise of the hotel or the coach is not this guide's
             for _day, answer, _at in _latest_answers([r for r in t.ratings if day_from <= r[0] <= day_to]).values():
                 tally.nps(answer)

@@ -146,3 +146,17 @@ def test_an_english_urgent_word_starts_a_word_and_may_run_on() -> None:
     assert urgent_matches("the ftp server had a theft-proof lock", ("theft",)) == ("theft",)
     assert urgent_matches("a thief", ("theft", "thief")) == ("thief",)
     assert urgent_matches("chocolate", ("late",)) == ()
+
+
+@pytest.mark.parametrize(("comment", "staff"), [
+    ("Our guide Li was wonderful, thank you", ("guide",)),
+    ("The driver was so careful on the mountain road", ("driver",)),
+    ("司机师傅开车很稳，酒店前台也很热情", ("driver", "hotel")),
+    ("导游和司机都很好", ("guide", "driver")),
+    ("Lovely lake", ()),
+    (None, ()),
+])
+def test_praise_names_its_staff(comment: str | None, staff: tuple[str, ...]) -> None:
+    from alerts.rules.classify import praised_staff
+
+    assert praised_staff(comment) == staff

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, mentions_guide
+from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, praised_staff
 from alerts.rules.clocks import iso
 from alerts.rules.state import ComplaintTrack, TourState
 from guide_app_api.errors import Invalid, ProtocolError
@@ -41,7 +41,7 @@ COLUMNS = ("kind", "tour_id", "route", "region", "guides", "traveller", "day", "
 def _status(kind: str, comment: str | None, track: ComplaintTrack | None) -> str:
     """Where its handling stands: a complaint's track, else whether praise reached the guides."""
     if track is None:
-        return "shared" if kind == PRAISE and mentions_guide(comment) else "received"
+        return "shared" if kind == PRAISE and praised_staff(comment) else "received"
     if track.reopened_by is not None:
         return "reopened"
     if track.satisfied is not None:
@@ -73,6 +73,7 @@ def feedback_items(tour: Tour, state: TourState) -> list[dict[str, Any]]:
                 "comment": record.comment,
                 "category": complaint_category(record.comment, record.aspects) if kind == COMPLAINT else None,
                 "at": iso(record.at), "status": _status(kind, record.comment, track), "alert_key": key,
+                "staff": list(praised_staff(record.comment)) if kind == PRAISE else [],
             })
     return items
 
