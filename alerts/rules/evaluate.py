@@ -173,15 +173,16 @@ def category_counts(state: TourState, event: dict[str, Any], folded: Folded, now
 
 
 def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> list[Effect]:
-    """Praise reaches the staff it is about (guide, driver, hotel): the tour's guides hear it, word for word."""
+    """Praise that names the guide reaches the tour's guides, word for word. Praise of the driver or the hotel
+    goes to their tallies (reports, the feedback inbox), not to a phone: they have none here."""
     record = folded.rating
     if record is None or record.comment_class != PRAISE:
         return []
     staff = praised_staff(record.comment)
-    if not staff:
+    if "guide" not in staff:
         return []
-    # the driver and the hotel have no phone here: the guides hear it and pass it on
-    title = "A traveller praised you" if staff == ("guide",) else f"A traveller praised the {' and the '.join(staff)}"
+    others = [s for s in staff if s != "guide"]
+    title = "A traveller praised you" + (f" and the {' and the '.join(others)}" if others else "")
     return [SendNotice(notice_id=f"praise:{record.seq}", tour_id=str(event["tour_id"]), kind="praise",
                        title=title, body=f"{folded.day}: \u201c{record.comment}\u201d", audience="guides")]
 

@@ -224,8 +224,8 @@ def test_complaint_opens_low_alert_with_response_deadline_and_counts_its_categor
     (5, "Our guide Li was wonderful, thank you", True),
     (5, "导游很专业，非常感谢", True),
     (5, "What a beautiful lake", False),  # praise, but not about the staff
-    (5, "The driver was so careful, thank you", True),  # §10: the driver's too (through the guides)
-    (5, "酒店前台很热情", True),
+    (5, "The driver was so careful, thank you", False),  # the driver's tally (reports), no phone to tell
+    (5, "酒店前台很热情", False),
     (3, "Maybe the guide could speak slower", False),  # a suggestion
 ])
 def test_praise_reaches_the_guides(score: int, comment: str, notice: bool) -> None:
@@ -508,6 +508,6 @@ def test_replay_from_a_saved_state_gives_the_same_effects() -> None:
     assert {type(e).__name__ for e in first} >= {"UpsertAlert", "SetDeadline"}
 
 
-def test_praise_of_the_driver_and_hotel_names_them() -> None:
-    (notice,) = of(Tour().rate("p1", 5, comment="司机师傅开车很稳，酒店前台也很热情"), SendNotice)
-    assert notice.title == "A traveller praised the driver and the hotel" and notice.audience == "guides"
+def test_praise_of_the_guide_and_the_driver_names_both() -> None:
+    (notice,) = of(Tour().rate("p1", 5, comment="导游很专业，司机师傅开车很稳"), SendNotice)
+    assert notice.title == "A traveller praised you and the driver" and notice.audience == "guides"
