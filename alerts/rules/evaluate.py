@@ -15,7 +15,7 @@ from typing import Any
 
 from alerts.rules.answers import answer_effects, clocks, followup_reply_effects, urgent_clocks
 from alerts.rules.category import LOW_ASPECT, counted_categories
-from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, praised_staff
+from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide, praised_staff
 from alerts.rules.clocks import iso, next_prompt
 from alerts.rules.deadlines import deadline_effects
 from alerts.rules.effects import ClearDeadline, CountComplaint, Effect, SendNotice, SetDeadline, UpsertAlert
@@ -176,12 +176,9 @@ def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> l
     """Praise that names the guide reaches the tour's guides, word for word. Praise of the driver or the hotel
     goes to their tallies (reports, the feedback inbox), not to a phone: they have none here."""
     record = folded.rating
-    if record is None or record.comment_class != PRAISE:
-        return []
-    staff = praised_staff(record.comment)
-    if "guide" not in staff:
-        return []
-    others = [s for s in staff if s != "guide"]
+    if record is None or record.comment_class != PRAISE or not mentions_guide(record.comment):
+        return []  # most praise names nobody: one word list read, as before §10
+    others = [s for s in praised_staff(record.comment) if s != "guide"]
     title = "A traveller praised you" + (f" and the {' and the '.join(others)}" if others else "")
     return [SendNotice(notice_id=f"praise:{record.seq}", tour_id=str(event["tour_id"]), kind="praise",
                        title=title, body=f"{folded.day}: \u201c{record.comment}\u201d", audience="guides")]
