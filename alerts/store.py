@@ -249,7 +249,7 @@ class AlertStore:
                  "satisfied": satisfied, "note": note, "by_phone": False}
         await self._call("alert_shard_action",
                          keys=[keys.events(shard), keys.idem(shard, "alert", msg_id), keys.events(shard)],
-                         args=[packb(event), b"", FX_TTL])
+                         args=[packb(event), b"", keys.EFFECT_MARKER_TTL])
         return alert
 
     # --- reads -------------------------------------------------------------------------------------------

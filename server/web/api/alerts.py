@@ -92,19 +92,13 @@ async def assign_alert(request: Request) -> Response:
 async def followup_alert(request: Request) -> Response:
     """``POST /api/alerts/{alert_id}/followup`` ``{"satisfied": bool, "note"}``: a follow-up made by telephone."""
     claims = authenticate(request, ROLES)
-    alert_id = request.path_params["alert_id"]
-    try:
-        body = await _body(request)
-        satisfied = body.get("satisfied")
-        if type(satisfied) is not bool:
-            raise Invalid("satisfied must be true or false", field="satisfied")
-        note = _text(body, "note", MAX_NOTE, required=False)
-        alert = await _store(request).record_followup(alert_id, f"{claims.role}:{claims.sub}", satisfied, note,
-                                                      time.time(), regions_check=claims.sees_region)
-    except ProtocolError as exc:
-        return error_response(exc)
-    except RedisError:
-        return error_response(Unavailable("storage unavailable: retry later"))
+    body = await json_body(request)
+    satisfied = body.get("satisfied")
+    if type(satisfied) is not bool:
+        raise Invalid("satisfied must be true or false", field="satisfied")
+    note = _text(body, "note", MAX_NOTE, required=False)
+    alert = await _store(request).record_followup(request.path_params["alert_id"], f"{claims.role}:{claims.sub}",
+                                                  satisfied, note, time.time(), regions_check=claims.sees_region)
     return JSONResponse({"alert": alert, "recorded": True, "satisfied": satisfied})
 
 

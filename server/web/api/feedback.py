@@ -24,9 +24,8 @@ from starlette.routing import Route
 from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, praised_staff
 from alerts.rules.clocks import iso
 from alerts.rules.state import ComplaintTrack, TourState
-from guide_app_api.errors import Invalid, ProtocolError
+from guide_app_api.errors import Invalid
 from server.storage.tours import Tour
-from server.web.api.alerts import error_response
 from server.web.auth import authenticate
 from server.web.live import load_states
 
@@ -141,18 +140,15 @@ def _csv(items: list[dict[str, Any]]) -> Response:
 async def feedback(request: Request) -> Response:
     claims = authenticate(request, ("supervisor", "admin"))
     params = request.query_params
-    try:
-        kind = params.get("kind") or None
-        if kind is not None and kind not in KINDS:
-            raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
-        day_from, day_to = parse_day(params, "from"), parse_day(params, "to")
-        csv_wanted = params.get("format") == "csv"
-        if params.get("format") not in (None, "", "csv", "json"):
-            raise Invalid("format must be csv or json", field="format")
-        limit = CSV_LIMIT if csv_wanted else _limit(params)
-        after = decode_cursor(params["cursor"]) if params.get("cursor") else None
-    except ProtocolError as exc:
-        return error_response(exc)
+    kind = params.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    day_from, day_to = parse_day(params, "from"), parse_day(params, "to")
+    if params.get("format") not in (None, "", "csv", "json"):
+        raise Invalid("format must be csv or json", field="format")
+    csv_wanted = params.get("format") == "csv"
+    limit = CSV_LIMIT if csv_wanted else _limit(params)
+    after = decode_cursor(params["cursor"]) if params.get("cursor") else None
     region, route, guide, tour_id = (params.get(n) or None for n in ("region", "route", "guide", "tour_id"))
     app = request.app.state
     tours = [t for t in await app.tours.list(claims.sees_region)

@@ -15,15 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from guide_app_api.errors import Invalid, ProtocolError, Unavailable
+from guide_app_api.errors import Invalid
 from server.core import keys
 from server.storage.tours import Tour
-from server.web.api.alerts import error_response
 from server.web.auth import authenticate
 from server.web.reporting import GROUPS, PERIODS, TourData, alert_times, build_report, guide_scorecards
 
@@ -96,18 +94,13 @@ async def report(request: Request) -> Response:
     claims = authenticate(request, ("admin", "supervisor"))
     params = request.query_params
     settings = request.app.state.settings
-    try:
-        today = _today()
-        day_from, day_to = _range(params, today - timedelta(days=DEFAULT_DAYS - 1), today)
-        period = _choice(params, "period", PERIODS, "day")
-        group = _choice(params, "group", GROUPS, "route")
-        data = await _tour_data(request, claims, params.get("region"), params.get("route"))
-        alerts = await request.app.state.alert_store.list(
-            {"open", "acknowledged", "resolved"}, claims.sees_region, params.get("region") or None, None)
-    except ProtocolError as exc:
-        return error_response(exc)
-    except RedisError:
-        return error_response(Unavailable("storage unavailable: retry later"))
+    today = _today()
+    day_from, day_to = _range(params, today - timedelta(days=DEFAULT_DAYS - 1), today)
+    period = _choice(params, "period", PERIODS, "day")
+    group = _choice(params, "group", GROUPS, "route")
+    data = await _tour_data(request, claims, params.get("region"), params.get("route"))
+    alerts = await request.app.state.alert_store.list(
+        {"open", "acknowledged", "resolved"}, claims.sees_region, params.get("region") or None, None)
     with no_gc():
         body = build_report(data, day_from, day_to, period=period, group=group, targets=settings.targets)
     body["alerts"] = alert_times(alerts, day_from, day_to)
@@ -118,14 +111,9 @@ async def report(request: Request) -> Response:
 async def guides(request: Request) -> Response:
     claims = authenticate(request, ("admin", "supervisor"))
     settings = request.app.state.settings
-    try:
-        today = _today()
-        day_from, day_to = _range(request.query_params, today.replace(day=1), today)
-        data = await _tour_data(request, claims)
-    except ProtocolError as exc:
-        return error_response(exc)
-    except RedisError:
-        return error_response(Unavailable("storage unavailable: retry later"))
+    today = _today()
+    day_from, day_to = _range(request.query_params, today.replace(day=1), today)
+    data = await _tour_data(request, claims)
     with no_gc():
         cards = guide_scorecards(data, day_from, day_to, settings.targets, settings.rules.min_ratings)
     return JSONResponse(cards)
