@@ -20,6 +20,6 @@ SEEN_TTL = 60 * 86400  # longer than any tour; renewed at each connection
 def seen_call(runner: ScriptRunner, shards: int, tour_id: str, traveller: str, now: float) -> Awaitable[Any]:
     """Mark ``traveller`` as using the app on ``tour_id``, started now; its reply is 1 the first time, else 0."""
     shard = keys.shard_of(tour_id, shards)
-    event = {"type": "seen", "tour_id": tour_id, "traveller": traveller, "sender": f"traveller:{traveller}",
+    event = {"type": "seen", "tour_id": tour_id, "traveller": traveller, "sender": "system",  # the server saw it
              "msg_id": f"seen:{traveller}", "at": now, "received_at": now}
     return runner.call("seen", [keys.seen(shard, tour_id), keys.events(shard)], [traveller, packb(event), SEEN_TTL])

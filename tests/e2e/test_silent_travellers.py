@@ -78,3 +78,20 @@ async def test_the_second_prompt_and_low_response(app_factory, redis_url, redis_
         finally:
             await watcher.stop()
             await silent.close()
+
+
+async def test_a_traveller_who_joins_uses_the_app(app_factory, redis_client: aioredis.Redis) -> None:
+    import httpx
+
+    from tests.conftest import token
+
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        guide = {"Authorization": f"Bearer {token('guide', 'g1', tours=('T1',))}"}
+        async with httpx.AsyncClient(base_url=base) as http:
+            code = (await http.get("/api/tours/T1/join", headers=guide)).json()["code"]
+            joined = (await http.post("/api/join", json={"code": code, "name": "Li"})).json()
+        shard = keys.shard_of("T1", 16)
+        assert await redis_client.sismember(keys.seen(shard, "T1"), joined["sub"])
+        entries = await redis_client.xrange(keys.events(shard))
+        assert sum(b'"seen"' in f[b"e"] or b"\xa4seen" in f[b"e"] for _i, f in entries) == 1
