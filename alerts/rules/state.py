@@ -198,7 +198,7 @@ class TourState:
     # traveller -> dedup key of their latest urgent complaint (to tell a re-opened complaint from a first one)
     urgent_latest: dict[str, str] = field(default_factory=dict)
     # the travellers who use the app on this tour (joined, connected or rated once): whom the second prompt and
-    # the response check count (contract §10); a field `p:<sub>` each, written once
+    # the response check count (contract §10); a field `u:<sub>` each, written once
     people: set[str] = field(default_factory=set)
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
@@ -240,7 +240,7 @@ class TourState:
         if traveller in self.people:
             return False
         self.people.add(traveller)
-        self.touched.add(f"p:{traveller}")
+        self.touched.add(f"u:{traveller}")
         return True
 
     def previous_day(self, day: str, min_ratings: int) -> str | None:
@@ -262,12 +262,12 @@ class TourState:
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
             names += [f"c:{key}" for key in self.complaints]
-            names += [f"p:{who}" for who in self.people]
+            names += [f"u:{who}" for who in self.people]
         for name in names:
             if name[0] == "r":
                 _, day, who = name.split(":", 2)
                 fields[name] = packb(self.days[day][who].pack())
-            elif name[0] == "p":
+            elif name[0] == "u":
                 fields[name] = b"1"
             else:
                 fields[name] = packb(self.complaints[name[2:]].pack())
@@ -306,14 +306,14 @@ class TourState:
             state.touched = {f"r:{day}:{who}" for day, ratings in state.days.items() for who in ratings}
             state.touched |= {f"c:{key}" for key in state.complaints}
             state.people = {who for ratings in state.days.values() for who in ratings}  # whoever rated uses the app
-            state.touched |= {f"p:{who}" for who in state.people}
+            state.touched |= {f"u:{who}" for who in state.people}
         for name, blob in text.items():
             if name.startswith("r:"):
                 _, day, who = name.split(":", 2)
                 state.days.setdefault(day, {})[who] = RatingRecord.unpack(unpackb(blob))
             elif name.startswith("c:"):
                 state.complaints[name[2:]] = ComplaintTrack.unpack(unpackb(blob))
-            elif name.startswith("p:"):
+            elif name.startswith("u:"):
                 state.people.add(name[2:])
         state.day_order = sorted(state.days)
         for day in state.day_order:
