@@ -17,9 +17,11 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from alerts.crisis import warn_region
 from alerts.pool import PoolStore
 from alerts.rules.aggregates import pool_exhausted
 from alerts.rules.category import category_share_alerts, category_window_days, window_start
+from alerts.rules.crisis_effects import AnnotateAlert, Push, WarnRegion
 from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
@@ -125,6 +127,12 @@ class EffectApplier:
                 return self.pull(effect, token, now)
             case ReleaseResources():
                 return self.release(effect, token, now)
+            case Push():  # §11: a safety check or its repeat
+                return Step(publish_call(self.runner, effect.push_id, effect.push))
+            case WarnRegion():  # §11: reads the tour registry, so not a single step
+                return warn_region(self.redis, self.runner, self.settings, effect, now)
+            case AnnotateAlert():  # §11: a late answer to a closed check (rare: awaited alone)
+                return self.store.annotate(effect.dedup_key, effect.details, token, now)
         raise TypeError(f"not an effect: {effect!r}")
 
     async def upsert(self, effect: UpsertAlert, token: str, event: dict[str, Any], now: float) -> None:

@@ -32,6 +32,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from alerts.rules.crisis_effects import Push
 from alerts.rules.effects import (
     ClearDeadline,
     CountComplaint,
@@ -49,7 +50,7 @@ from alerts.rules.effects import (
 # touches): a tour's run of these goes out pipelined on one writer lane, which keeps their order; any other effect
 # (a pool pull or release: several dependent calls) waits for everything before it and runs alone
 SINGLE_STEP = (UpsertAlert, ResolveAlert, EscalateAlert, SetDeadline, ClearDeadline, SendNotice, IncidentChanged,
-               CountComplaint)
+               CountComplaint, Push)
 
 Planned = list[tuple[dict[str, Any], list[Effect]]]  # one tour's events, in stream order, with their effects
 Start = Callable[[Effect, int, dict[str, Any], float], Awaitable[Any]]  # starts an event's index-th effect

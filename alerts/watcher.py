@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from alerts.applier import EffectApplier
 from alerts.consumer import ShardConsumer
+from alerts.paging.runner import PagingThread
 from alerts.pool import PoolStore
 from alerts.store import AlertStore
 from server.core import keys
@@ -62,6 +63,7 @@ class Watcher:
         self._jobs: set[asyncio.Task[Any]] = set()  # the jobs running now, each in its own task
         # the jobs also stop on this flag, not only on cancellation: a cancellation that lands inside a redis-py
         # command is sometimes swallowed there, and the job would go on (consumers stop on their `owns` event)
+        self.pager: PagingThread | None = None
         self._running = True
         # any watcher that trims a shard measures it: with several processes, the latest figure counts
         self.lag = self.metrics.gauge("tourpulse_consumer_lag", "Entries not yet read by the group, by shard",
@@ -85,6 +87,11 @@ class Watcher:
         self.store = AlertStore(self.redis, self.settings, self.writer)
         self.pool = PoolStore(self.redis, self.settings, self.writer)
         self.applier = EffectApplier(self.redis, self.settings, self.store, self.pool, self.metrics, self.writer)
+        # paging people (contract §12), on a loop and Redis client of its own, when [notify] names people; before
+        # the consumers, whose first alert changes it must see (the first start creates its group at the end)
+        self.pager = PagingThread(self.settings, self.metrics, self.id) if self.settings.notify.enabled else None
+        if self.pager is not None:
+            await self.pager.start()
         await self._balance()
         self._scheduler = AsyncIOScheduler()
         jobs: dict[str, tuple[Callable[[], Awaitable[Any]], float]] = {
@@ -103,6 +110,8 @@ class Watcher:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
+        if self.pager is not None:
+            await self.pager.stop()
         for task in self._jobs:
             task.cancel()
         if self._jobs:

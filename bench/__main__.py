@@ -22,7 +22,8 @@ from typing import Any
 from bench.common import Ctx, cpu_times, machine, steal_pct, versions
 from server.db.embedded import EmbeddedRedis
 
-SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "app", "cluster", "reports")
+SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "app", "cluster", "crisis", "paging",
+             "reports")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 

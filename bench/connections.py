@@ -18,10 +18,12 @@ import urllib.request
 from typing import Any
 
 import msgpack
+import redis.asyncio as aioredis
 
 from bench import wsclient
-from bench.common import Ctx, ServerProc, rating_days, register_tours, stream_entries, token, tour_ids
+from bench.common import SHARDS, Ctx, ServerProc, rating_days, register_tours, stream_entries, token, tour_ids
 from bench.load import LoadProc, ask, run_child
+from server.core import keys
 
 KEYS = ("idle_max", "rss_per_conn_kib", "storm_reconnect_s", "storm_lost", "storm_doubled")
 TOURS = 200
@@ -104,6 +106,18 @@ def phones_worker(spec: dict[str, Any], pipe: Any) -> None:
     run_child(_phones, spec, pipe)
 
 
+async def people_recorded(ctx: Ctx, tours: list[str]) -> int:
+    """Travellers recorded as people of their tours: each appended one ``person`` event the first time."""
+    client = aioredis.Redis.from_url(ctx.redis_url)
+    try:
+        pipe = client.pipeline(transaction=False)
+        for tour_id in tours:
+            pipe.scard(keys.people(keys.shard_of(tour_id, SHARDS), tour_id))
+        return int(sum(await pipe.execute()))
+    finally:
+        await client.aclose()
+
+
 def connected_gauge(port: int) -> int:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:  # noqa: S310 - loopback
         for line in resp.read().decode().splitlines():
@@ -136,7 +150,8 @@ async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
         for p in procs:
             p.stop()
     await asyncio.sleep(0.5)
-    ratings = await stream_entries(ctx) - len(tours)  # each registered tour appended one `tour` event
+    # each registered tour appended one `tour` event, and each phone's first connection one `person` event (§11)
+    ratings = await stream_entries(ctx) - len(tours) - await people_recorded(ctx, tours)
     server.stop()
     expected = 2 * opened
     storm_s = max(o["finished"] for o in outcomes) - min(o["started"] for o in outcomes)

@@ -23,6 +23,11 @@ TARGETS: dict[str, tuple[str, Callable[[Any, dict[str, Any]], bool | None]]] = {
     "connections.rss_per_conn_kib": ("< 40 at 10,000", lambda v, d: _at_scale(d) and v < 40),
     "connections.storm_lost": ("0 of 10,000 phones", lambda v, d: _at_scale(d) and v == 0),
     "connections.storm_doubled": ("0 of 10,000 phones", lambda v, d: _at_scale(d) and v == 0),
+    # issue 17
+    "crisis.check_fanout_p99_ms": ("< 2,000 ms at 10,000 phones",
+                                   lambda v, d: v < 2000 if d["crisis"].get("phones", 0) >= 10_000 else None),
+    "crisis.rollup_ms": ("< 200 ms with 10,000 answers",
+                         lambda v, d: v < 200 if d["crisis"].get("answers_acked", 0) >= 10_000 else None),
 }
 
 

@@ -427,3 +427,62 @@ def parse_message(obj: dict[str, Any], role: str, now: float) -> Message:
     except Invalid as exc:
         exc.msg_id = msg_id
         raise
+
+
+# --- §11 crisis: answers to a notice with choices, and to a safety check ------------------------------------
+# Kept in one block so it merges cleanly beside other additions: the types register themselves below.
+
+SAFETY_STATUSES = frozenset({"safe", "need_help"})
+MAX_CHOICES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeReply(_Message):
+    """A person's choice on a notice with ``choices`` (0-based); whether it is in range needs the notice."""
+
+    TYPE: ClassVar[str] = "notice_reply"
+    id: str
+    at: float
+    notice_id: str
+    choice: int
+    sent_at: float | None = field(default=None, kw_only=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyReply(_Message):
+    """An answer to a safety check, for oneself or (a guide, ``for``) for a traveller of the tour."""
+
+    TYPE: ClassVar[str] = "safety_reply"
+    id: str
+    at: float
+    check_id: str
+    status: str
+    note: str | None
+    location: dict[str, float] | None
+    for_sub: str | None
+    sent_at: float | None = field(default=None, kw_only=True)
+
+
+def _notice_reply(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> NoticeReply:
+    # the upper bound is the notice's own number of choices, checked where the notice is known
+    return NoticeReply(mid, at, _req_text(obj, "notice_id", 200), _int(obj.get("choice"), "choice", 0,
+                                                                          MAX_CHOICES - 1), sent_at=sent)
+
+
+def _safety_reply(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> SafetyReply:
+    return SafetyReply(mid, at, _req_text(obj, "check_id", 100), _req_choice(obj, "status", SAFETY_STATUSES),
+                       _opt_text(obj, "note", 2000), _location(obj), _for_sub(obj), sent_at=sent)
+
+
+def _for_sub(obj: dict[str, Any]) -> str | None:
+    value = obj.get("for")
+    if value is None:
+        return None
+    if type(value) is not str or not 0 < len(value) <= 128:
+        raise Invalid("for must be a traveller's sub of 1-128 characters", field="for")
+    return value
+
+
+_PARSERS.update(notice_reply=_notice_reply, safety_reply=_safety_reply)
+for _role in ("traveller", "guide"):
+    TYPES_BY_ROLE[_role] = TYPES_BY_ROLE[_role] | {"notice_reply", "safety_reply"}

@@ -28,9 +28,10 @@ from server.db.cluster import make_writer
 from server.db.durability import resolve_acks
 from server.storage.incidents import IncidentLog
 from server.storage.tours import TourRegistry
-from server.web import app_page, board
-from server.web.api import alerts, feedback, guide, incidents, join, notices, pool, reports, tokens, tours
+from server.web import act, app_page, board
+from server.web.api import alerts, feedback, guide, incidents, join, notices, pool, reports, safety, tokens, tours
 from server.web.board import ChangeHub
+from server.web.crisis_phones import CrisisPhones
 from server.web.errors import EXCEPTION_HANDLERS
 from server.web.hub import NoticeHub
 from server.web.phones import PhoneService
@@ -77,7 +78,10 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         state.writer = make_writer(settings.redis_url)
         state.tours = TourRegistry(state.redis, settings)
         state.notice_hub = NoticeHub(tail_client, block=TAIL_BLOCK_S)
-        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics, acks)
+        state.crisis_phones = CrisisPhones(state.redis, state.writer, settings.storage.shards)
+        state.notice_hub.on_push = state.crisis_phones.seen
+        state.phones = PhoneService(settings, state.writer, state.tours, state.notice_hub, state.metrics, acks,
+                                    state.crisis_phones)
         state.alert_store = AlertStore(state.redis, settings)
         state.pool = PoolStore(state.redis, settings)
         state.incidents = IncidentLog(state.redis, settings, state.writer, acks.incidents)
@@ -88,6 +92,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
             for part in (state.writer, state.notice_hub, state.change_hub):
                 await part.start()
                 started.append(part)
+            await state.crisis_phones.start()  # after the notice hub: what it has not loaded, the hub brings
             tune_gc()
             if run_watcher:
                 from alerts.watcher import Watcher
@@ -97,6 +102,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
                 started.append(watcher)
             yield
         finally:
+            await state.crisis_phones.stop()
             for part in reversed(started):
                 with contextlib.suppress(Exception):
                     await part.stop()
@@ -122,6 +128,8 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *join.routes,
         *guide.routes,
         *app_page.routes(),
+        *safety.routes,
+        *act.routes,  # /act/<signed>: acknowledge from a page (contract §12)
     ]
     return Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS)
 

@@ -116,7 +116,7 @@ def reprompt_effects(state: TourState, event: dict[str, Any], settings: Settings
     if fired_at - float(event["due"]) > settings.sla.prompt_skip_after:
         return []
     rated = state.days.get(day) or {}
-    silent = tuple(sorted(who for who in state.people if who not in rated))
+    silent = tuple(sorted(who for who in state.crisis.people if who not in rated))  # joined or connected
     if not silent:
         return []
     tour_id = str(event["tour_id"])
@@ -132,7 +132,7 @@ def response_check_effects(state: TourState, event: dict[str, Any], settings: Se
     once at least ``min_ratings`` of them do, so a tour where few joined does not alert every night."""
     day = str((event.get("subject") or {}).get("day"))
     rated = state.days.get(day) or {}
-    users = len(state.people | rated.keys())
+    users = len(state.crisis.people.keys() | rated.keys())  # joined or connected (§11 `person`), or rated
     rules = settings.rules
     if users < rules.min_ratings or len(rated) >= rules.min_response_rate * users:
         return []

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from alerts.rules.crisis_effects import AnnotateAlert, Push, WarnRegion
+
 
 @dataclass(frozen=True, slots=True)
 class UpsertAlert:
@@ -119,4 +121,5 @@ class CountComplaint:
 Effect = (
     UpsertAlert | ResolveAlert | EscalateAlert | SetDeadline | ClearDeadline | PullResources
     | ReleaseResources | SendNotice | IncidentChanged | CountComplaint
+    | Push | WarnRegion | AnnotateAlert  # §11, alerts/rules/crisis_effects.py
 )

@@ -17,6 +17,7 @@ from alerts.rules.answers import answer_effects, clocks, followup_reply_effects,
 from alerts.rules.category import LOW_ASPECT, counted_categories
 from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide, praised_staff
 from alerts.rules.clocks import iso, next_prompt
+from alerts.rules.crisis_rules import crisis_effects, risk_warning_effects
 from alerts.rules.deadlines import deadline_effects
 from alerts.rules.effects import ClearDeadline, CountComplaint, Effect, SendNotice, SetDeadline, UpsertAlert
 from alerts.rules.fold import Folded
@@ -31,8 +32,13 @@ CONFIDENCE = 0.9  # one-sided: how sure the upper bound on a day's true mean is
 def evaluate(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
              now: float) -> list[Effect]:
     """The effects of one folded event, in the order they are to be applied."""
+    if folded.crisis is not None:
+        return crisis_effects(state, event, folded, settings, now)
     rule = _RULES.get(folded.type)
-    return rule(state, event, folded, settings, now) if rule else []
+    effects = rule(state, event, folded, settings, now) if rule else []
+    if folded.type == "incident":
+        effects += risk_warning_effects(state, event, folded)
+    return effects
 
 
 # ---- ratings -----------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 
 from alerts.rules.classify import COMPLAINT, classify_comment, urgent_matches
 from alerts.rules.clocks import local_date
+from alerts.rules.crisis import DEADLINE_KINDS, EVENT_TYPES, CrisisFolded, fold_crisis
 from alerts.rules.state import ComplaintTrack, IncidentState, RatingRecord, TourState
 from server.core.keys import parse_seq
 from server.core.settings import RuleSettings
@@ -49,11 +50,19 @@ class Folded:
     answered_key: str | None = None
     # deadline: the deadline passed unmet
     breach: bool = False
+    # §11 crisis events (people, safety checks and answers, choices): alerts/rules/crisis.py
+    crisis: CrisisFolded | None = None
 
 
 def fold(state: TourState, event: dict[str, Any], rules: RuleSettings | None = None) -> Folded:
     """Fold one event (it carries ``seq``) into ``state``; ``rules`` gives the urgent keywords."""
     kind = str(event.get("type"))
+    if kind in EVENT_TYPES or (kind == "deadline" and event.get("kind") in DEADLINE_KINDS):
+        crisis = fold_crisis(state.crisis, event)
+        state.touched |= state.crisis.take_touched()
+        folded = Folded(kind, changed=crisis.changed, crisis=crisis)
+        state.last_seq = str(event["seq"])
+        return folded
     handler = _HANDLERS.get(kind)
     folded = handler(state, event, rules or _DEFAULT_RULES) if handler else Folded(kind)
     state.last_seq = str(event["seq"])
@@ -85,7 +94,6 @@ def _fold_rating(state: TourState, event: dict[str, Any], rules: RuleSettings) -
                           aspects=event.get("aspects"), nps=event.get("nps"), comment=comment,
                           comment_class=comment_class, urgent=urgent)
     folded = Folded("rating", day=day, rating=record)
-    state.put_person(traveller)  # whoever rated uses the app (a set lookup after the first time)
     ratings = state.days.get(day)
     previous = ratings.get(traveller) if ratings is not None else None
     if previous is not None and not _newer(record, previous):
@@ -250,11 +258,6 @@ def _fold_followup_reply(state: TourState, event: dict[str, Any], rules: RuleSet
     return folded
 
 
-def _fold_seen(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:
-    """A traveller joined or connected with a token of this tour for the first time (contract §10)."""
-    return Folded("seen", changed=state.put_person(str(event["traveller"])))
-
-
 def _fold_deadline(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:
     folded = Folded("deadline")
     kind, due = event.get("kind"), float(event.get("due") or 0.0)
@@ -283,6 +286,5 @@ _HANDLERS = {
     "incident_update": _fold_incident_update,
     "alert_action": _fold_alert_action,
     "followup_reply": _fold_followup_reply,
-    "seen": _fold_seen,
     "deadline": _fold_deadline,
 }

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.rules.clocks import iso
+from alerts.rules.crisis import CrisisState, is_crisis_field
 from alerts.rules.stats import below_probability, upper_bound
 from guide_app_api.codec import packb, unpackb
 
@@ -197,12 +198,11 @@ class TourState:
     complaints: dict[str, ComplaintTrack] = field(default_factory=dict)
     # traveller -> dedup key of their latest urgent complaint (to tell a re-opened complaint from a first one)
     urgent_latest: dict[str, str] = field(default_factory=dict)
-    # the travellers who use the app on this tour (joined, connected or rated once): whom the second prompt and
-    # the response check count (contract §10); a field `u:<sub>` each, written once
-    people: set[str] = field(default_factory=set)
     # derived from `days` and not saved: running sums per day, and the days in order
     aggs: dict[str, DayAgg] = field(default_factory=dict)
     day_order: list[str] = field(default_factory=list)
+    # §11: people, safety checks and their answers, choices on notices (alerts/rules/crisis.py)
+    crisis: CrisisState = field(default_factory=CrisisState)
     # the rating and complaint fields changed since the last save (`take_changes`), and fields of an older layout
     # for that save to delete; neither is part of the state
     touched: set[str] = field(default_factory=set, compare=False)
@@ -235,14 +235,6 @@ class TourState:
     def complaint_changed(self, key: str) -> None:
         self.touched.add(f"c:{key}")
 
-    def put_person(self, traveller: str) -> bool:
-        """``traveller`` uses the app on this tour; False when that was known."""
-        if traveller in self.people:
-            return False
-        self.people.add(traveller)
-        self.touched.add(f"u:{traveller}")
-        return True
-
     def previous_day(self, day: str, min_ratings: int) -> str | None:
         """The most recent day before ``day`` with at least ``min_ratings`` ratings (ISO dates sort as text)."""
         for index in range(bisect_left(self.day_order, day) - 1, -1, -1):
@@ -262,13 +254,13 @@ class TourState:
         if names is None:
             names = [f"r:{day}:{who}" for day, ratings in self.days.items() for who in ratings]
             names += [f"c:{key}" for key in self.complaints]
-            names += [f"u:{who}" for who in self.people]
+            names += self.crisis.names()
         for name in names:
-            if name[0] == "r":
+            if is_crisis_field(name):
+                fields[name] = self.crisis.field_value(name)
+            elif name[0] == "r":
                 _, day, who = name.split(":", 2)
                 fields[name] = packb(self.days[day][who].pack())
-            elif name[0] == "u":
-                fields[name] = b"1"
             else:
                 fields[name] = packb(self.complaints[name[2:]].pack())
         return fields
@@ -305,16 +297,14 @@ class TourState:
             state.complaints = {key: ComplaintTrack.unpack(row) for key, row in meta["cmp"].items()}
             state.touched = {f"r:{day}:{who}" for day, ratings in state.days.items() for who in ratings}
             state.touched |= {f"c:{key}" for key in state.complaints}
-            state.people = {who for ratings in state.days.values() for who in ratings}  # whoever rated uses the app
-            state.touched |= {f"u:{who}" for who in state.people}
         for name, blob in text.items():
             if name.startswith("r:"):
                 _, day, who = name.split(":", 2)
                 state.days.setdefault(day, {})[who] = RatingRecord.unpack(unpackb(blob))
             elif name.startswith("c:"):
                 state.complaints[name[2:]] = ComplaintTrack.unpack(unpackb(blob))
-            elif name.startswith("u:"):
-                state.people.add(name[2:])
+            elif is_crisis_field(name):
+                state.crisis.load(name, blob)
         state.day_order = sorted(state.days)
         for day in state.day_order:
             agg = state.aggs[day] = DayAgg()

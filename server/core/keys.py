@@ -71,12 +71,6 @@ def incident(shard: int, incident_id: str) -> str:
     return f"{shard_tag(shard)}:inc:{incident_id}"
 
 
-def seen(shard: int, tour_id: str) -> str:
-    """The travellers (subs) who joined or connected with a token of the tour (set): each announced once to the
-    watcher as a ``seen`` event (contract §10: whom the second prompt and the response check count)."""
-    return f"{shard_tag(shard)}:seen:{tour_id}"
-
-
 def state(shard: int, tour_id: str) -> str:
     """A tour's folded state (msgpack), written by the watcher that owns the shard."""
     return f"{shard_tag(shard)}:state:{tour_id}"
@@ -283,3 +277,68 @@ def joined(tour_id: str) -> str:
 def join_rate(address: str, minute: int) -> str:
     """Joins from one address in one minute (a counter that expires), for the 60-a-minute limit."""
     return f"{PREFIX}:join-rate:{address}:{minute}"
+
+
+# --- §11 crisis: people of a tour, safety checks, notices with choices ------------------------------------------
+def people(shard: int, tour_id: str) -> str:
+    """Set of the subs of travellers who joined or connected with a token of the tour (beside its stream, so the
+    ``person`` event that tells the watcher is appended in the same step): the tour's people of a safety check
+    (§11), and the travellers who use the app of the second prompt and the response check (§10)."""
+    return f"{shard_tag(shard)}:people:{tour_id}"
+
+
+def people_names(shard: int, tour_id: str) -> str:
+    """Hash of the display names travellers gave when they joined (sub -> name): only those who gave one."""
+    return f"{shard_tag(shard)}:names:{tour_id}"
+
+
+def open_checks(shard: int, tour_id: str) -> str:
+    """Sorted set of the tour's safety checks by deadline (epoch s): ``check_start.lua`` sends a check to a tour once
+    by it. (What a connecting phone is sent, each web process keeps in memory: ``server.web.crisis_phones``.)"""
+    return f"{shard_tag(shard)}:checks:{tour_id}"
+
+
+CRISIS_TAG = f"{PREFIX}:{{crisis}}"
+CRISIS_RECENT = f"{CRISIS_TAG}:recent"
+"""Sorted set of ``check:<id>`` and ``group:<id>`` by creation time: what the board's crisis panel lists."""
+
+
+def safety_check(check_id: str) -> str:
+    """A safety check as sent (JSON): message, deadline, repeat, tours, regions, who started it."""
+    return f"{CRISIS_TAG}:check:{check_id}"
+
+
+def notice_group(group_id: str) -> str:
+    """A notice send with choices (JSON): title, body, choices, and the notice id of each tour."""
+    return f"{CRISIS_TAG}:group:{group_id}"
+
+
+def notice_meta(notice_id: str) -> str:
+    """One tour's notice with choices (JSON: group_id, tour_id, number of choices): what a reply is checked against."""
+    return f"{CRISIS_TAG}:notice:{notice_id}"
+
+
+def notice_read_by(notice_id: str) -> str:
+    """Hash of one notice's read receipts: ``<role>:<sub>`` -> when (ISO 8601), the first read kept."""
+    return f"{NOTICES_TAG}:readby:{notice_id}"
+
+
+# --- paging (contract §12): in the {alerts} slot, so a delivered page and the alert's audit are one step ---------
+PAGE_DUE = f"{ALERTS_TAG}:pages:due"
+"""Sorted set of page job ids by when they are next due: queued now, retried later, or back after a lease."""
+PAGE_DONE_TTL = 8 * 86400
+"""A page's job (:func:`page_job`) lives at least this long (or ``[storage] retention``, if longer) once finished:
+a later change of its alert within this never pages the same identity again."""
+PAGE_GROUP = "pagers"
+"""The consumer group of watchers that read :data:`ALERT_CHANGES` to decide pages."""
+
+
+def page_job(job_id: str) -> str:
+    """One page (hash): alert, level, person, channel, state, attempts. Its existence is the page's identity:
+    ``<alert_id>:<level>:<person>:<channel>`` is written once, ever."""
+    return f"{page_job_prefix()}{job_id}"
+
+
+def page_job_prefix() -> str:
+    """``alert_page_claim.lua`` builds the jobs it finds due from :data:`ALERTS_TAG` + ``:page:`` the same way."""
+    return f"{ALERTS_TAG}:page:"

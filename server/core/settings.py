@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from server.core.notify_config import NotifyConfigError, NotifySettings, parse_notify
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -185,6 +187,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     watcher: WatcherSettings = field(default_factory=WatcherSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)  # contract §12, parsed by notify_config
 
 
 ACK_MODES = ("write", "fsync", "replica")
@@ -258,6 +261,12 @@ def settings_from_mapping(doc: Mapping[str, Any], **top: Any) -> Settings:
     """Build settings from a parsed TOML document (tests use this directly)."""
     parts: dict[str, Any] = {}
     for section, values in doc.items():
+        if section == "notify" and isinstance(values, Mapping):
+            try:
+                parts["notify"] = parse_notify(values)
+            except NotifyConfigError as exc:
+                raise ConfigError(str(exc)) from None
+            continue
         if section not in _SECTIONS:
             raise ConfigError(f"unknown section [{section}]")
         if not isinstance(values, Mapping):

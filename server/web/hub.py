@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -30,7 +31,9 @@ def addressed_to(push: dict[str, Any], conn: PhoneConnection) -> bool:
     if audience != "all" and audience != ("guides" if role == "guide" else "travellers"):
         return False
     to = push.get("to")
-    if isinstance(to, list):  # several people of the tour (the second prompt to rate)
+    # several people of the tour: a check's repeat goes to those who have not answered (§11), the second prompt
+    # to rate to those who have not rated (§10)
+    if isinstance(to, list | frozenset):
         return conn.who.sub in to
     return to is None or to == conn.who.sub
 
@@ -50,6 +53,7 @@ class NoticeHub:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()  # strong references, or the loop may drop them
         self.delivered = 0
+        self.on_push: Callable[[dict[str, Any]], None] | None = None  # §11: sees every push before delivery
 
     def attach(self, conn: PhoneConnection, since: str | None) -> None:
         for tour_id in conn.who.tours:
@@ -118,9 +122,13 @@ class NoticeHub:
                     self._deliver(json.loads(fields[b"n"]), last_id)
 
     def _deliver(self, push: dict[str, Any], seq: str) -> None:
+        if self.on_push is not None:
+            self.on_push(push)
         conns = self.by_tour.get(push.get("tour_id", ""))
         if not conns:
             return
+        if isinstance(push.get("to"), list):
+            push["to"] = frozenset(push["to"])  # one lookup per phone, however long the list
         frame = frame_of(push, seq)
         key = parse_seq(seq)
         for conn in list(conns):

@@ -6,19 +6,29 @@ idempotency key are stored together in the tour's shard, and only then is the ac
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
 from datetime import date
-from functools import partial
 from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.websockets import WebSocket
 
+from alerts.rules.clocks import iso
 from guide_app_api.codec import packb
 from guide_app_api.endpoints import PhoneConnection
 from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable, UnknownTour
-from guide_app_api.messages import FollowupReply, Incident, IncidentUpdate, Message, NoticeRead, Rating
+from guide_app_api.messages import (
+    FollowupReply,
+    Incident,
+    IncidentUpdate,
+    Message,
+    NoticeRead,
+    NoticeReply,
+    Rating,
+    SafetyReply,
+)
 from guide_app_api.ratelimit import TokenBucket
 from guide_app_api.scope import check_tour, followup_subject, incident_tour, make_incident_id
 from server.core import keys
@@ -27,9 +37,9 @@ from server.core.settings import Settings
 from server.core.tokens import Claims
 from server.db.durability import Acks
 from server.db.writer import ScriptWriter
-from server.storage.people import seen_call
 from server.storage.tours import TourRegistry
 from server.web.auth import authenticate
+from server.web.crisis_phones import CrisisPhones
 from server.web.hub import NoticeHub
 
 _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently used dropped first)
@@ -37,9 +47,10 @@ _MAX_SENDERS = 100_000  # rate-limit buckets kept per process (least recently us
 
 class PhoneService:
     def __init__(self, settings: Settings, writer: ScriptWriter, tours: TourRegistry, hub: NoticeHub,
-                 metrics: Registry, acks: Acks | None = None) -> None:
+                 metrics: Registry, acks: Acks | None = None, crisis: CrisisPhones | None = None) -> None:
         self.settings = settings
         self.acks = acks or Acks()  # what each kind of message's ack waits for (contract §14)
+        self.crisis = crisis  # §11: people of a tour, open safety checks, replies
         self.writer = writer
         self.tours = tours
         self.hub = hub
@@ -48,7 +59,6 @@ class PhoneService:
         self._ttl = int(settings.storage.idempotency_ttl)
         self._shards = settings.storage.shards
         self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()  # (tour, traveller) marked by this process
         self.frames = metrics.counter("tourpulse_frames_total", "Frames received from phones, by outcome",
                                       ("outcome",))
         self.latency = metrics.histogram("tourpulse_ack_seconds", "Frame in to ack out, seconds")
@@ -72,27 +82,8 @@ class PhoneService:
     def attach(self, conn: PhoneConnection, since: str | None) -> None:
         self.hub.attach(conn, since)
         self._count(conn, 1)
-        if conn.who.role == "traveller":
-            self._mark_seen(conn.who.sub, conn.who.tours)
-
-    def _mark_seen(self, sub: str, tours: frozenset[str]) -> None:
-        """The traveller uses the app on these tours (contract §10): one queued call per tour the first time this
-        process sees them there, never awaited by the connection (a lost one is made again at the next connect)."""
-        now = time.time()
-        for tour_id in tours:
-            pair = (tour_id, sub)
-            if pair in self._seen:
-                self._seen.move_to_end(pair)
-                continue
-            call = seen_call(self.writer, self._shards, tour_id, sub, now)
-            call.add_done_callback(partial(self._marked, pair))
-
-    def _marked(self, pair: tuple[str, str], call: Any) -> None:
-        if call.cancelled() or call.exception() is not None:
-            return  # storage trouble: the next connection of this traveller tries again
-        self._seen[pair] = None
-        if len(self._seen) > _MAX_SENDERS:
-            self._seen.popitem(last=False)
+        if self.crisis is not None:
+            self.crisis.attached(conn, time.time())
 
     def detach(self, conn: PhoneConnection) -> None:
         self.hub.detach(conn)
@@ -134,6 +125,8 @@ class PhoneService:
             return await self._notice_read(msg, sender, now)
         if isinstance(msg, FollowupReply):
             return await self._followup_reply(msg, who, sender, now)
+        if isinstance(msg, NoticeReply | SafetyReply) and self.crisis is not None:
+            return await self.crisis.handle(msg, who, now, self._store_reply)
         raise Invalid(f"{type(msg).__name__} is not accepted here", field="type", msg_id=msg.id)
 
     # --- helpers ----------------------------------------------------------------------------------------
@@ -164,10 +157,16 @@ class PhoneService:
         idem = keys.idem(shard, sender, msg.id)
         guard = keys.incident(shard, event["incident_id"]) if mode != "plain" else idem
         payload = packb(event)
-        ack = self.acks.incidents if isinstance(msg, Incident | IncidentUpdate) else self.acks.events
+        # safety replies are acked like incidents (contract §14: `ack_after_incident`)
+        ack = self.acks.incidents if isinstance(msg, Incident | IncidentUpdate | SafetyReply) else self.acks.events
         outcome, seq = await self._call([idem, keys.events(shard), guard],
                                         [msg.fingerprint(), payload, self._ttl, mode, arg], msg.id, ack)
         return self._reply(outcome, seq, msg)
+
+    async def _store_reply(self, msg: Message, sender: str, tour_id: str, event: dict[str, Any]) -> dict[str, Any]:
+        """A §11 reply (its fields made by ``CrisisPhones``), stored like a rating."""
+        event.update(sender=sender, msg_id=msg.id, received_at=time.time())
+        return await self._store(msg, sender, tour_id, event, "plain", "")
 
     async def _notice_read(self, msg: NoticeRead, sender: str, now: float) -> dict[str, Any]:
         event = {"notice_id": msg.notice_id, "sender": sender, "at": msg.at, "received_at": now}
@@ -176,7 +175,11 @@ class PhoneService:
         outcome, seq = await self._call([idem, keys.NOTICE_READS, idem],
                                         [msg.fingerprint(), payload, self._ttl, "plain", ""], msg.id,
                                         self.acks.events)
-        return self._reply(outcome, seq, msg)
+        reply = self._reply(outcome, seq, msg)
+        # §11: a per-person read receipt, the first read kept (a re-sent read changes nothing)
+        with contextlib.suppress(RedisError):
+            await self.writer.command("HSETNX", keys.notice_read_by(msg.notice_id), sender, iso(msg.at))
+        return reply
 
     async def _followup_reply(self, msg: FollowupReply, who: Claims, sender: str, now: float) -> dict[str, Any]:
         """A reply to a follow-up: only to one this traveller was sent (contract §10), stored like a rating."""

@@ -1,4 +1,5 @@
-"""Silent travellers (contract §10) through the real server: phones that connect are counted as using the app;
+"""Silent travellers (contract §10) through the real server: phones that connect, and travellers who join, are the
+tour's people (the §11 `person` event) and so counted as using the app;
 tonight's second prompt reaches only those of them who have not rated, and the response check opens
 ``low_response`` for a tour-day rated by too few of them, but not for a tour where too few joined to judge.
 
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 import redis.asyncio as aioredis
 
 from alerts.watcher import Watcher
+from guide_app_api.codec import unpackb
 from server.core import keys
 from tests.conftest import make_settings, register_tour
 from tests.e2e.test_closing_the_loop import notices as pushed
@@ -44,8 +46,8 @@ async def test_the_second_prompt_and_low_response(app_factory, redis_url, redis_
                 pass
 
         async def all_seen() -> bool:
-            return (await redis_client.scard(keys.seen(keys.shard_of("T1", 16), "T1")) == 4
-                    and await redis_client.scard(keys.seen(keys.shard_of("T2", 16), "T2")) == 2)
+            return (await redis_client.scard(keys.people(keys.shard_of("T1", 16), "T1")) == 4
+                    and await redis_client.scard(keys.people(keys.shard_of("T2", 16), "T2")) == 2)
 
         await eventually(all_seen, "every phone marked as using the app")
         watcher = Watcher(make_settings(redis_url, doc), watcher_id="w1")
@@ -92,6 +94,6 @@ async def test_a_traveller_who_joins_uses_the_app(app_factory, redis_client: aio
             code = (await http.get("/api/tours/T1/join", headers=guide)).json()["code"]
             joined = (await http.post("/api/join", json={"code": code, "name": "Li"})).json()
         shard = keys.shard_of("T1", 16)
-        assert await redis_client.sismember(keys.seen(shard, "T1"), joined["sub"])
-        entries = await redis_client.xrange(keys.events(shard))
-        assert sum(b'"seen"' in f[b"e"] or b"\xa4seen" in f[b"e"] for _i, f in entries) == 1
+        assert await redis_client.sismember(keys.people(shard, "T1"), joined["sub"])
+        events = [unpackb(f[b"e"]) for _i, f in await redis_client.xrange(keys.events(shard))]
+        assert [e["person"] for e in events if e["type"] == "person"] == [joined["sub"]]

@@ -454,15 +454,16 @@ def _evening(tour: Tour, kind: str, deadline_id: str, late_by: float = 1.0) -> l
 
 
 def _seen(tour: Tour, *travellers: str) -> None:
+    """Each joined or connected: one of the tour's people (the §11 `person` event, written by the web process)."""
     for who in travellers:
-        tour.feed({"type": "seen", "traveller": who})
+        tour.feed({"type": "person", "person": who, "name": None, "sender": "system"})
 
 
 def test_the_second_prompt_goes_to_the_silent_travellers_who_use_the_app() -> None:
     tour = Tour()
     _seen(tour, "p1", "p2", "p3")
     tour.rate("p1", 5)
-    tour.rate("p4", 4)  # rated without a `seen` first: uses the app all the same
+    tour.rate("p4", 4)  # rated without a `person` event first: uses the app all the same
     (notice,) = of(_evening(tour, "reprompt", f"prompt:T1:{DAY1}:2"), SendNotice)
     assert (notice.notice_id, notice.kind, notice.to) == (f"prompt:T1:{DAY1}:2", "prompt", ("p2", "p3"))
     assert _evening(tour, "reprompt", f"prompt:T1:{DAY1}:2", late_by=7201.0) == []  # hours late: skipped

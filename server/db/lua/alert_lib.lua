@@ -74,7 +74,8 @@ local function render(h)
     .. ',"acked_at":' .. json_or_null(h.acked_at)
     .. ',"resolved_at":' .. json_or_null(h.resolved_at)
     .. ',"dedup_key":' .. cjson.encode(h.dedup_key)
-    .. ',"notes":' .. (h.notes or '[]') .. '}'
+    .. ',"notes":' .. (h.notes or '[]')
+    .. ',"notified":' .. (h.notified or '{}') .. '}' -- who was paged, the latest result each (alert_page_done)
 end
 
 -- Append the alert as it is now to the changes stream; returns the change's seq (its stream id) and the alert's

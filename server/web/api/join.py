@@ -18,9 +18,8 @@ from starlette.routing import Route
 from guide_app_api.errors import Conflict, Invalid, NotFound
 from server.core.settings import ConfigError, parse_duration
 from server.core.tokens import Claims, issue
-from server.db.scripts import RedisScripts
 from server.storage import joins
-from server.storage.people import seen_call
+from server.storage.crisis import record_person
 from server.storage.tours import Tour
 from server.web.auth import authenticate
 from server.web.errors import error_response
@@ -93,8 +92,9 @@ async def join_tour(request: Request) -> Response:
     token = issue(state.settings.secret, role="traveller", sub=sub, tours=[tour.tour_id], ttl=expires_at - now,
                   now=now)
     await joins.record_joined(state.redis, tour.tour_id, sub, name.strip())
-    # a traveller who joined uses the app: counted by the second prompt and the response check (contract §10)
-    await seen_call(RedisScripts(state.redis), state.settings.storage.shards, tour.tour_id, sub, now)
+    # from now on one of the tour's people: a safety check counts them (§11), and so do the second prompt and the
+    # response check (§10: the travellers who use the app), under the name they gave
+    await record_person(state.writer, state.settings.storage.shards, tour.tour_id, sub, name.strip() or None, now)
     return JSONResponse({"token": token, "tour_id": tour.tour_id, "sub": sub})
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from guide_app_api.errors import Forbidden, Invalid, NotFound
 from server.core import keys
 from server.db.scripts import RedisScripts
+from server.storage.crisis import new_group, store_group, valid_choices
 from server.storage.notices import publish
 from server.web.auth import authenticate
 from server.web.http import json_body, str_list
@@ -33,6 +34,9 @@ async def post_notice(request: Request) -> Response:
     if audience not in ("travellers", "guides", "all"):
         raise Invalid("audience must be travellers, guides or all", field="audience")
     tour_ids = str_list(body, "tour_ids", "tour ids")
+    choices = body.get("choices")
+    if choices is not None and not valid_choices(choices):
+        raise Invalid("choices must be a list of 2-5 strings of 1-200 characters", field="choices")
     region = body.get("region")
     state = request.app.state
     if region:
@@ -49,13 +53,19 @@ async def post_notice(request: Request) -> Response:
         if tour is None or not claims.sees_region(tour.region):
             raise NotFound(f"no tour {tour_id!r} in your regions", field="tour_ids")
     request_id = body.get("id") if isinstance(body.get("id"), str) else f"{time.time_ns()}"
-    for tour_id in dict.fromkeys(tour_ids):
-        notice_id = f"{kind}:{claims.sub}:{request_id}:{tour_id}"
+    # §11: the whole send is one group (its tally and read receipts), stored before any phone can answer
+    regions = {t.region for t in [await state.tours.get(x) for x in tour_ids] if t is not None}
+    group = new_group(kind, claims, request_id, title, text, choices or [], audience, tour_ids, regions, time.time())
+    await store_group(state.redis, group)
+    for item in group["notices"]:
+        tour_id, notice_id = item["tour_id"], item["notice_id"]
         push = {"type": "notice", "notice_id": notice_id, "kind": kind, "title": title, "body": text,
-                "tour_id": tour_id, "audience": audience}
+                "tour_id": tour_id, "audience": audience, "group_id": group["group_id"]}
+        if choices:
+            push["choices"] = choices
         seq = await publish(RedisScripts(state.redis), notice_id, push)
         sent.append({"tour_id": tour_id, "notice_id": notice_id, "seq": seq})
-    return JSONResponse({"notices": sent})
+    return JSONResponse({"notices": sent, "group_id": group["group_id"]})
 
 
 async def notice_reads(request: Request) -> Response:

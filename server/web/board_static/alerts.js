@@ -14,8 +14,6 @@
   const SEVERITY_RANK = { critical: 3, high: 2, medium: 1, low: 0 };
   const SEVERITIES = ["critical", "high", "medium", "low"];
   const FADE_MS = 1500;
-  const DETAIL_LIMIT = 8;
-  const DETAIL_TEXT_LIMIT = 300;
   const CLOCKS = ["solution", "followup", "response"]; // a complaint's 2 h, 24 h and 48 h clocks (contract §10)
 
   function rank(alert) {
@@ -30,10 +28,6 @@
     const tb = TP.dom.parseTime(b.data.opened_at) || 0;
     if (ta !== tb) return tb - ta;
     return String(a.id).localeCompare(String(b.id));
-  }
-
-  function clip(text, limit) {
-    return text.length > limit ? text.slice(0, limit - 1) + "…" : text;
   }
 
   /* container: the <ol>; handlers.onAction(action, alertId, value, row) */
@@ -151,6 +145,7 @@
     parts.assigneeLabel = el("dt");
     parts.details = el("p", { cls: "details" });
     parts.clocks = el("ul", { cls: "clocks" });
+    parts.paged = el("p", { cls: "paged" }); // who was paged, and whether they were reached (said.js)
     parts.ack = el("button", { cls: "btn btn-ack", attrs: { type: "button" }, data: { action: "ack" } });
     parts.assigneeInput = el("input", {
       cls: "inline-input",
@@ -175,6 +170,7 @@
       ]),
       parts.details,
       parts.clocks,
+      parts.paged,
       el("div", { cls: "alert-actions" }, [
         parts.ack,
         el("div", { cls: "inline-action" }, [parts.assigneeInput, parts.assign]),
@@ -234,8 +230,9 @@
     p.region.textContent = dash(a.region);
     p.assignee.textContent = a.assignee ? String(a.assignee) : t("alert.unassigned");
     p.assignee.classList.toggle("none", !a.assignee);
-    p.details.textContent = this.detailsText(a.details);
-    p.details.hidden = !p.details.textContent;
+    // said as to a person (said.js, the port of alerts/rules/say.py): never raw details, epochs or internal ids
+    TP.said.fill(p.details, a, TP.i18n.lang());
+    TP.said.fillPaged(p.paged, a, TP.i18n.lang());
     this.fillClocks(p.clocks, a.details);
 
     p.ack.textContent = t("action.ack");
@@ -266,22 +263,6 @@
           el("span", { cls: "clock-name", text: TP.i18n.t("clock." + name) }), countdown]);
       }));
     list.hidden = !list.children.length;
-  };
-
-  /* "incident_id: i-9 · comment: …" — scalar entries only, clipped; text, never markup. */
-  AlertList.prototype.detailsText = function (details) {
-    if (!details || typeof details !== "object" || Array.isArray(details)) return "";
-    const out = [];
-    Object.keys(details).slice(0, DETAIL_LIMIT).forEach(function (key) {
-      const value = details[key];
-      if (value === null || value === undefined || value === "") return;
-      if (typeof value === "object" && !Array.isArray(value)) return; // maps (clocks, counts) have their own view
-      let text;
-      if (Array.isArray(value)) text = value.map(dash).join(", ");
-      else text = dash(value);
-      out.push(key + ": " + clip(text, DETAIL_TEXT_LIMIT));
-    });
-    return out.join(" · ");
   };
 
   AlertList.prototype.tickRow = function (entry, now) {
