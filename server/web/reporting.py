@@ -25,6 +25,7 @@ PERIODS = ("day", "week", "month")
 GROUPS = ("route", "region", "guide")
 SATISFIED = 4  # a score of 4 or 5 counts as satisfied
 PROMOTER, PASSIVE = 9, 7
+MEMO_KEEP = 8  # report shapes (range, period) whose counts a tour keeps
 
 
 # a rating as saved (``RatingRecord.pack``): a list, read by position here, because a 30-day report reads a
@@ -40,6 +41,10 @@ class TourData:
     tour: Tour
     ratings: list[tuple[str, Any, Row]] = field(default_factory=list)  # (day, traveller, the rating's row)
     complaints: list[ComplaintTrack] = field(default_factory=list)
+    # this tour's figures per period of a report's range, by (from, to, period, handling): a web process that
+    # keeps the parsed state (``server.web.api.reports.StateCache``) keeps these with it, so the next report over
+    # the same range adds them up instead of counting the ratings again; never changed once made
+    memo: dict[tuple[Any, ...], tuple[dict[int, Tally], dict[int, dict[str, int]]]] = field(default_factory=dict)
 
     @classmethod
     def from_state(cls, tour: Tour, state: TourState) -> TourData:
@@ -206,12 +211,11 @@ def build_report(tours: Iterable[TourData | tuple[Tour, TourState]], day_from: s
             found = seen_staff[comment] = praised_staff(comment)
         return found
 
-    total, by_route, per_tour = Tally(), {}, []
-    for t in data:
-        tour = t.tour
-        names = list(tour.guides) if group == "guide" else [tour.route if group == "route" else tour.region]
+    def count(t: TourData) -> tuple[dict[int, Tally], dict[int, dict[str, int]]]:
+        """The tour's figures per period (added to its groups once each) and its complaints' categories."""
         kept = [r for r in t.ratings if within(r[0])]
-        by_slot: dict[int, Tally] = {}  # the tour's figures per period, added to its groups once each
+        by_slot: dict[int, Tally] = {}
+        cats: dict[int, dict[str, int]] = {}
         for day, _who, row in kept:
             n = slot_of.get(day)
             if n is None:
@@ -222,7 +226,8 @@ def build_report(tours: Iterable[TourData | tuple[Tour, TourState]], day_from: s
             tally.rating(row)
             if row[CLASS] == COMPLAINT:
                 category = category_of(row[COMMENT], row[ASPECTS])
-                categories[n][category] = categories[n].get(category, 0) + 1
+                mine = cats.setdefault(n, {})
+                mine[category] = mine.get(category, 0) + 1
             elif row[CLASS] == PRAISE:
                 tally.staff_praise(staff_of(row[COMMENT]))
         for day, answer, _at in _latest_answers(kept).values():
@@ -231,6 +236,26 @@ def build_report(tours: Iterable[TourData | tuple[Tour, TourState]], day_from: s
             if within(track.day):
                 assert track.day is not None
                 by_slot.setdefault(slot(track.day), Tally()).complaint(track, targets.handling)
+        return by_slot, cats
+
+    # the same range and periods give the same slots: a tour's counts can be kept for the next such report
+    memo_key = (day_from, day_to, period, targets.handling) if day_from and day_to else None
+    total, by_route, per_tour = Tally(), {}, []
+    for t in data:
+        tour = t.tour
+        names = list(tour.guides) if group == "guide" else [tour.route if group == "route" else tour.region]
+        counted = t.memo.get(memo_key) if memo_key is not None else None
+        if counted is None:
+            counted = count(t)
+            if memo_key is not None:
+                if len(t.memo) >= MEMO_KEEP:
+                    t.memo.clear()
+                t.memo[memo_key] = counted
+        by_slot, cats = counted
+        for n, mine_cats in cats.items():
+            into = categories[n]
+            for category, k in mine_cats.items():
+                into[category] = into.get(category, 0) + k
         mine = Tally()
         for n, tally in by_slot.items():
             mine.merge(tally)

@@ -55,6 +55,34 @@ def _choice(params: Any, name: str, allowed: tuple[str, ...], default: str) -> s
     return value
 
 
+class StateCache:
+    """The tours' parsed states, kept by this web process between reports, each with the version it was read at.
+
+    A tour's state hash changes only when the watcher saves it, and every save writes its meta field ``m``
+    anew with the seq of the last event folded (``TourState.to_fields``): the same ``m`` is the same state. So a
+    report first reads every tour's ``m`` (a few bytes each) and reads and parses in full only the states whose
+    ``m`` differs from the one it holds; at the end of a trip that is none of them. The tour's registration is
+    not cached (it comes with every report: a tour moved to another route counts there at once)."""
+
+    def __init__(self, max_tours: int = 20_000) -> None:
+        self.max_tours = max_tours
+        self._held: dict[str, tuple[bytes, TourData]] = {}
+
+    def get(self, tour: Tour, meta: bytes | None) -> TourData | None:
+        held = self._held.get(tour.tour_id)
+        if held is None or meta is None or held[0] != meta:
+            return None
+        return TourData(tour, held[1].ratings, held[1].complaints, held[1].memo)
+
+    def put(self, data: TourData, meta: bytes | None) -> None:
+        if meta is None:  # no state yet: nothing to keep
+            self._held.pop(data.tour.tour_id, None)
+            return
+        if len(self._held) >= self.max_tours and data.tour.tour_id not in self._held:
+            self._held.pop(next(iter(self._held)))  # the oldest entry: a bound, not a policy
+        self._held[data.tour.tour_id] = (meta, data)
+
+
 async def _tour_data(request: Request, claims: Any, region: str | None = None,
                      route: str | None = None) -> list[TourData]:
     app = request.app.state
@@ -62,13 +90,27 @@ async def _tour_data(request: Request, claims: Any, region: str | None = None,
                          if (not region or t.region == region) and (not route or t.route == route)]
     if not tours:
         return []
+    cache: StateCache | None = getattr(app, "report_states", None)
+    if cache is None:
+        cache = app.report_states = StateCache()
     shards = app.settings.storage.shards
+    state_keys = [keys.state(keys.shard_of(tour.tour_id, shards), tour.tour_id) for tour in tours]
     async with app.redis.pipeline(transaction=False) as pipe:
-        for tour in tours:
-            pipe.hgetall(keys.state(keys.shard_of(tour.tour_id, shards), tour.tour_id))
-        found = await pipe.execute()
-    with no_gc():
-        return [TourData.from_fields(tour, fields) for tour, fields in zip(tours, found, strict=True)]
+        for key in state_keys:
+            pipe.hget(key, "m")
+        metas = await pipe.execute()
+    out: list[TourData | None] = [cache.get(tour, meta) for tour, meta in zip(tours, metas, strict=True)]
+    stale = [n for n, data in enumerate(out) if data is None]
+    if stale:
+        async with app.redis.pipeline(transaction=False) as pipe:
+            for n in stale:
+                pipe.hgetall(state_keys[n])
+            found = await pipe.execute()
+        with no_gc():
+            for n, fields in zip(stale, found, strict=True):
+                data = out[n] = TourData.from_fields(tours[n], fields)
+                cache.put(data, fields.get(b"m"))  # the version these fields are: read with them, in one command
+    return [data for data in out if data is not None]
 
 
 @contextlib.contextmanager
