@@ -19,7 +19,8 @@ from redis.exceptions import RedisError
 
 from alerts.crisis import warn_region
 from alerts.pool import PoolStore
-from alerts.rules.aggregates import category_share, pool_exhausted
+from alerts.rules.aggregates import pool_exhausted
+from alerts.rules.category import category_share_alerts, category_window_days, window_start
 from alerts.rules.crisis_effects import AnnotateAlert, Push, WarnRegion
 from alerts.rules.effects import (
     ClearDeadline,
@@ -112,9 +113,12 @@ class EffectApplier:
                     "clear_deadline", [keys.deadlines(shard), keys.deadline(shard, effect.deadline_id)],
                     [effect.deadline_id]))
             case SendNotice():
-                return Step(publish_call(self.runner, effect.notice_id, {
-                    "type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
-                    "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience, "to": effect.to}))
+                push = {"type": "notice", "notice_id": effect.notice_id, "kind": effect.kind, "title": effect.title,
+                        "body": effect.body, "tour_id": effect.tour_id, "audience": effect.audience,
+                        "to": list(effect.to) if isinstance(effect.to, tuple) else effect.to}
+                if effect.alert_id is not None:
+                    push["alert_id"] = effect.alert_id
+                return Step(publish_call(self.runner, effect.notice_id, push))
             case IncidentChanged():
                 return Step(self.push_incident_call(effect.tour_id, effect.incident, token))
             case CountComplaint():
@@ -205,17 +209,21 @@ class EffectApplier:
                                      f"{token}:served:{item.incident_id}:{item.request}")
 
     def count_call(self, effect: CountComplaint) -> Awaitable[Any]:
+        window = category_window_days(self.settings.rules)
+        route = effect.route
         return self.runner.call(
-            "count_complaint",
-            [keys.route_complaints(effect.route), keys.route_complaint_token(effect.route, effect.token)],
-            [effect.category, keys.EFFECT_MARKER_TTL])
+            "count_categories",
+            [keys.route_complaint_token(route, effect.token), keys.route_category_window(route),
+             keys.route_category_days(route)],
+            [keys.EFFECT_MARKER_TTL, (window + 2) * 86400, (window + 30) * 86400, "1" if effect.judge else "0",
+             keys.route_category_prefix(route), window_start(window, effect.window_end), effect.day,
+             *effect.categories])
 
     def _counted(self, flat: Any, effect: CountComplaint, now: float) -> list[Awaitable[Any]]:
-        """What a complaint count's reply calls for, queued: the route's category alert once one category holds
-        more than its share of enough complaints, or nothing."""
+        """What a count's reply calls for, queued: the alert of every category above its share of the route's
+        window (``alerts.rules.category``), or nothing."""
         counts = {flat[i].decode(): int(flat[i + 1]) for i in range(0, len(flat), 2)}
-        upsert = category_share(counts, effect.route, effect.region, effect.category, self.settings.rules)
-        if upsert is None:
-            return []
-        return [Step(self.store.upsert_call(upsert, f"category:{effect.token}", now),
-                     lambda reply: self._upserted(reply, upsert, {}, now))]
+        upserts = category_share_alerts(effect.route, effect.region, counts, self.settings.rules,
+                                        category_window_days(self.settings.rules), effect.categories)
+        return [Step(self.store.upsert_call(upsert, f"category:{effect.token}:{upsert.dedup_key}", now),
+                     lambda reply, upsert=upsert: self._upserted(reply, upsert, {}, now)) for upsert in upserts]

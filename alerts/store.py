@@ -33,6 +33,8 @@ from server.db.scripts import RedisScripts, ScriptRunner, as_text, to_json
 ACTIONS = ("ack", "resolve", "assign")
 STATUSES = ("open", "acknowledged", "resolved")
 ACTIVE = frozenset({"open", "acknowledged"})
+# alerts whose resolution is an answer to someone (contract §10): a resolve needs a note
+ANSWERED_KINDS = frozenset({"complaint", "urgent_complaint"})
 
 # (action, from status) -> to status; None = a no-op (the alert is returned unchanged); absent = Conflict
 TRANSITIONS: dict[tuple[str, str], str | None] = {
@@ -173,12 +175,16 @@ class AlertStore:
             raise Invalid(f"unknown action {action!r}", field="action")
         if action == "assign" and not assignee:
             raise Invalid("assign needs an assignee", field="assignee")
-        # a region never changes, so checking it before the atomic step is safe; a refusal changes nothing
-        region = await self.redis.hget(keys.alert(alert_id), "region")
+        # a region and a kind never change, so checking them before the atomic step is safe; a refusal changes
+        # nothing
+        region, kind = await self.redis.hmget(keys.alert(alert_id), ["region", "kind"])
         if region is None:
             raise NotFound(f"no alert {alert_id!r}", field="alert_id")
         if not regions_check(as_text(region)):
             raise Forbidden("this alert is outside your regions", field="alert_id")
+        if action == "resolve" and as_text(kind) in ANSWERED_KINDS and not (note or "").strip():
+            raise Invalid("resolving a complaint needs a note: it is the answer the traveller receives",
+                          field="note")
         pairs: list[str] = []
         for (act, status), to in TRANSITIONS.items():
             if act == action:
@@ -225,6 +231,28 @@ class AlertStore:
             "alert_shard_action",
             keys=[keys.events(shard), keys.idem(shard, "alert", f"{alert['alert_id']}:{seq}"), guard],
             args=[packb(event), update, keys.EFFECT_MARKER_TTL])
+
+    async def record_followup(self, alert_id: str, by: str, satisfied: bool, note: str | None, now: float, *,
+                              regions_check: Callable[[str], bool]) -> dict[str, Any]:
+        """A follow-up made by telephone (contract §10), as the ``followup_reply`` event of the alert's tour: the
+        watcher folds it like a phone's reply. Returns the alert as it is now (the watcher may reopen it)."""
+        alert = await self.get(alert_id)
+        if alert is None:
+            raise NotFound(f"no alert {alert_id!r}", field="alert_id")
+        if not regions_check(alert["region"]):
+            raise Forbidden("this alert is outside your regions", field="alert_id")
+        if alert["kind"] != "urgent_complaint" or not alert.get("tour_id"):
+            raise Conflict("a follow-up is recorded on an urgent complaint", field="alert_id")
+        tour_id = alert["tour_id"]
+        shard = keys.shard_of(tour_id, self.settings.storage.shards)
+        msg_id = f"followup:{alert_id}:{now!r}"
+        event = {"type": "followup_reply", "tour_id": tour_id, "sender": by, "msg_id": msg_id, "at": now,
+                 "received_at": now, "alert_id": alert_id, "dedup_key": alert["dedup_key"],
+                 "satisfied": satisfied, "note": note, "by_phone": False}
+        await self._call("alert_shard_action",
+                         keys=[keys.events(shard), keys.idem(shard, "alert", msg_id), keys.events(shard)],
+                         args=[packb(event), b"", keys.EFFECT_MARKER_TTL])
+        return alert
 
     # --- reads -------------------------------------------------------------------------------------------
     async def get(self, alert_id: str) -> dict[str, Any] | None:

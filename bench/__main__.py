@@ -23,7 +23,7 @@ from bench.common import Ctx, cpu_times, machine, steal_pct, versions
 from server.db.embedded import EmbeddedRedis
 
 SCENARIOS = ("baseline", "ingest", "alert", "watcher", "connections", "scaleout", "app", "cluster", "crisis", "paging",
-             "abuse", "fuzz")
+             "abuse", "fuzz", "reports")
 DEFAULT_JSON = Path(__file__).parent / "results" / "latest.json"
 
 

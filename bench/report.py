@@ -18,6 +18,7 @@ TARGETS: dict[str, tuple[str, Callable[[Any, dict[str, Any]], bool | None]]] = {
     "ingest.ack_p99_ms": ("< 10 ms at 2,000/s", lambda v, d: v < 10),
     "alert.loaded_latency_p99_ms": ("< 20 ms at 1,000/s", lambda v, d: v < 20),
     "watcher.events_per_s": (">= 10,000", lambda v, d: v >= 10_000),
+    "reports.p95_ms": ("< 500 ms, 30 days, 200 tours, 100,000 ratings", lambda v, d: v < 500),
     "connections.idle_max": (">= 10,000", lambda v, d: _at_scale(d) and v >= 10_000),
     "connections.rss_per_conn_kib": ("< 40 at 10,000", lambda v, d: _at_scale(d) and v < 40),
     "connections.storm_lost": ("0 of 10,000 phones", lambda v, d: _at_scale(d) and v == 0),

@@ -34,7 +34,7 @@ POOL_KINDS: tuple[str, ...] = ("vehicle", "lodging", "medical", "guide", "interp
 UPDATE_STATUSES = frozenset({"in_progress", "resolved"})
 
 TYPES_BY_ROLE: dict[str, frozenset[str]] = {
-    "traveller": frozenset({"rating", "notice_read"}),
+    "traveller": frozenset({"rating", "notice_read", "followup_reply"}),
     "guide": frozenset({"incident", "incident_update", "notice_read"}),
     "supervisor": frozenset({"ack_alert", "resolve_alert", "assign_alert", "subscribe"}),
 }
@@ -129,6 +129,25 @@ class NoticeRead(_Message):
 
 
 @dataclass(frozen=True, slots=True)
+class FollowupReply(_Message):
+    """The traveller's answer to a follow-up notice (contract §10): satisfied or not, with an optional score and
+    comment. Which complaint it answers is read from ``notice_id`` (``followup:<dedup key>``) by the endpoint."""
+
+    TYPE: ClassVar[str] = "followup_reply"
+    id: str
+    at: float
+    notice_id: str
+    satisfied: bool
+    score: int | None
+    comment: str | None
+    sent_at: float | None = field(default=None, kw_only=True)
+
+    def event_fields(self) -> dict[str, Any]:
+        return {"type": "followup_reply", "at": self.at, "notice_id": self.notice_id,
+                "satisfied": self.satisfied, "score": self.score, "comment": self.comment}
+
+
+@dataclass(frozen=True, slots=True)
 class AckAlert(_Message):
     TYPE: ClassVar[str] = "ack_alert"
     id: str
@@ -169,7 +188,8 @@ class Subscribe(_Message):
 
 
 Message: TypeAlias = (
-    Rating | Incident | IncidentUpdate | NoticeRead | AckAlert | BoardResolve | AssignAlert | Subscribe
+    Rating | Incident | IncidentUpdate | NoticeRead | FollowupReply | AckAlert | BoardResolve | AssignAlert
+    | Subscribe
 )
 
 
@@ -357,6 +377,14 @@ def _notice_read(obj: dict[str, Any], mid: str, at: float, sent: float | None) -
     return NoticeRead(mid, at, _req_text(obj, "notice_id", 100), sent_at=sent)
 
 
+def _followup_reply(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> FollowupReply:
+    satisfied = obj.get("satisfied")
+    if type(satisfied) is not bool:
+        raise Invalid("satisfied must be true or false", field="satisfied")
+    return FollowupReply(mid, at, _req_text(obj, "notice_id", 300), satisfied, _opt_int(obj, "score", 1, 5),
+                         _opt_text(obj, "comment", 2000), sent_at=sent)
+
+
 def _ack_alert(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> AckAlert:
     return AckAlert(mid, at, _req_text(obj, "alert_id", 100), sent_at=sent)
 
@@ -378,7 +406,8 @@ def _subscribe(obj: dict[str, Any], mid: str, at: float, sent: float | None) -> 
 
 _PARSERS: dict[str, Callable[[dict[str, Any], str, float, float | None], Message]] = {
     "rating": _rating, "incident": _incident, "incident_update": _incident_update,
-    "notice_read": _notice_read, "ack_alert": _ack_alert, "resolve_alert": _resolve_alert,
+    "notice_read": _notice_read, "followup_reply": _followup_reply, "ack_alert": _ack_alert,
+    "resolve_alert": _resolve_alert,
     "assign_alert": _assign_alert, "subscribe": _subscribe,
 }
 

@@ -9,6 +9,7 @@ from the id alone.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection
 
 from guide_app_api.errors import Forbidden, NotFound
@@ -33,3 +34,15 @@ def check_tour(tours: Collection[str], tour_id: str, msg_id: str | None, field: 
     """A traveller or guide acts only on the tours its token names."""
     if tour_id not in tours:
         raise Forbidden(f"your token does not cover tour {tour_id!r}", field=field, msg_id=msg_id)
+
+
+_FOLLOWUP = re.compile(r"followup:(urgent_complaint:([A-Za-z0-9_.-]{1,64}):\d{4}-\d{2}-\d{2}:(.+?)(?:#\d+)?)")
+
+
+def followup_subject(notice_id: str, msg_id: str | None = None) -> tuple[str, str, str]:
+    """A traveller's follow-up notice id (``followup:urgent_complaint:<tour>:<day>:<traveller>[#n]``) ->
+    (the complaint's dedup key, tour, traveller); NotFound for an id that names no traveller's follow-up."""
+    match = _FOLLOWUP.fullmatch(notice_id)
+    if match is None:
+        raise NotFound(f"no follow-up {notice_id[:100]!r}", field="notice_id", msg_id=msg_id)
+    return match.group(1), match.group(2), match.group(3)

@@ -31,7 +31,7 @@ from server.storage.incidents import IncidentLog
 from server.storage.revocations import Revocations
 from server.storage.tours import TourRegistry
 from server.web import act, app_page, board
-from server.web.api import alerts, guide, incidents, join, notices, pool, reports, safety, tokens, tours
+from server.web.api import alerts, feedback, guide, incidents, join, notices, pool, reports, safety, tokens, tours
 from server.web.board import ChangeHub
 from server.web.body_limit import BodyLimit
 from server.web.crisis_phones import CrisisPhones
@@ -130,6 +130,7 @@ def create_app(settings: Settings, *, run_watcher: bool = False) -> Starlette:
         *pool.routes,
         *incidents.routes,
         *reports.routes,
+        *feedback.routes,
         *tokens.routes,
         *tours.routes,
         *notices.routes,

@@ -50,6 +50,12 @@ PRAISE_WORDS: tuple[str, ...] = (
 
 # what a traveller calls the guide: praise mentioning one of these reaches the tour's guides
 GUIDE_WORDS: tuple[str, ...] = ("guide", "tour leader", "导游", "领队", "地陪", "全陪")
+# the staff praise may name, each with its words: praise goes to that staff member's tally (contract §10)
+STAFF_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("guide", GUIDE_WORDS),
+    ("driver", ("driver", "bus captain", "司机", "师傅")),
+    ("hotel", ("hotel", "front desk", "receptionist", "housekeeping", "酒店", "宾馆", "前台", "客房")),
+)
 
 CATEGORIES: tuple[str, ...] = ("meals", "transport", "lodging", "guide", "itinerary", "safety", "other")
 
@@ -114,6 +120,7 @@ _COMPLAINT = Words(COMPLAINT_WORDS)
 _SUGGESTION = Words(SUGGESTION_WORDS)
 _PRAISE = Words(PRAISE_WORDS)
 _GUIDE = Words(GUIDE_WORDS)
+_STAFF = tuple((staff, Words(words)) for staff, words in STAFF_WORDS)
 _CATEGORY = tuple((category, Words(words)) for category, words in CATEGORY_WORDS)
 _SAFETY = Words(dict(CATEGORY_WORDS)["safety"])
 
@@ -145,16 +152,24 @@ def classify_comment(comment: str | None, score: int) -> str | None:
 
 
 def urgent_matches(comment: str | None, keywords: Iterable[str]) -> tuple[str, ...]:
-    """The urgent-complaint keywords found in ``comment`` (case-insensitive), in keyword order."""
+    """The urgent-complaint keywords found in ``comment`` (case-insensitive, an English word from the start of
+    a word: "theft" is not in "the ftp"), in keyword order."""
     if not comment:
         return ()
-    text = comment.lower()
-    return tuple(word for word in _lowered(tuple(keywords)) if word in text)
+    return tuple(_urgent_words(tuple(keywords)).found(comment.lower()))
 
 
 @lru_cache(maxsize=16)
-def _lowered(keywords: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(w.lower() for w in keywords if w)
+def _urgent_words(keywords: tuple[str, ...]) -> Words:
+    return Words(keywords)
+
+
+def praised_staff(comment: str | None) -> tuple[str, ...]:
+    """The staff a comment names (``guide``, ``driver``, ``hotel``), in that order."""
+    if not comment:
+        return ()
+    text = comment.lower()
+    return tuple(staff for staff, words in _STAFF if words.count(text))
 
 
 def mentions_guide(comment: str | None) -> bool:

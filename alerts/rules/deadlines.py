@@ -8,9 +8,10 @@ reports both how late the clock fired and how overdue the duty is.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
-from alerts.rules.clocks import iso, next_prompt
+from alerts.rules.clocks import iso, next_prompt, prompt_due
 from alerts.rules.effects import Effect, EscalateAlert, SendNotice, SetDeadline, UpsertAlert
 from alerts.rules.fold import Folded
 from alerts.rules.state import TourState, region_of
@@ -33,6 +34,10 @@ def deadline_effects(state: TourState, event: dict[str, Any], folded: Folded, se
         return [EscalateAlert(str(subject["alert_id"]), int(subject["level"]))]
     if kind == "prompt":
         return prompt_effects(state, event, settings, now)
+    if kind == "reprompt":
+        return reprompt_effects(state, event, settings, now)
+    if kind == "response_check":
+        return response_check_effects(state, event, settings, now)
     if kind in _DUTIES and folded.breach:
         return [sla_breach(state, event, kind, subject, now)]
     return []
@@ -75,6 +80,8 @@ def prompt_effects(state: TourState, event: dict[str, Any], settings: Settings, 
             title="How was your day?",
             body=f"Please rate today ({day}): one to five stars, and a word if you like. "
                  "Your guide and our team read every rating tonight."))
+        # a skipped prompt arms neither: nobody was asked, so nobody is silent
+        out.extend(silent_clocks(tour, tour_id, day, due, settings))
     # the next day's prompt; after an outage, skip days whose prompt would now be too late to send anyway
     sla = settings.sla
     upcoming = next_prompt(tour, max(due + 1.0, now - sla.prompt_skip_after), sla.prompt_hour)
@@ -83,3 +90,58 @@ def prompt_effects(state: TourState, event: dict[str, Any], settings: Settings, 
         out.append(SetDeadline(f"prompt:{tour_id}:{day_after}", due_after, "prompt", tour_id,
                                {"day": day_after}))
     return out
+
+
+# ---- silent travellers (contract §10) ------------------------------------------------------------------------
+
+def silent_clocks(tour: dict[str, Any], tour_id: str, day: str, prompt_due_at: float,
+                  settings: Settings) -> list[Effect]:
+    """Tonight's second prompt and response check, armed by tonight's prompt: each at its local hour of the same
+    day, when that is not before the prompt."""
+    out: list[Effect] = []
+    zone = str(tour["timezone"])
+    for kind, hour, deadline_id in (("reprompt", settings.sla.reprompt_at, f"prompt:{tour_id}:{day}:2"),
+                                    ("response_check", settings.sla.response_check_hour,
+                                     f"response_check:{tour_id}:{day}")):
+        due = prompt_due(date.fromisoformat(day), hour, zone)
+        if due >= prompt_due_at:
+            out.append(SetDeadline(deadline_id, due, kind, tour_id, {"day": day}))
+    return out
+
+
+def reprompt_effects(state: TourState, event: dict[str, Any], settings: Settings, now: float) -> list[Effect]:
+    """One more prompt to the travellers who use the app and have not rated the day (unless hours late)."""
+    day = str((event.get("subject") or {}).get("day"))
+    fired_at = float(event.get("fired_at") or now)
+    if fired_at - float(event["due"]) > settings.sla.prompt_skip_after:
+        return []
+    rated = state.days.get(day) or {}
+    silent = tuple(sorted(who for who in state.crisis.people if who not in rated))  # joined or connected
+    if not silent:
+        return []
+    tour_id = str(event["tour_id"])
+    return [SendNotice(
+        notice_id=f"prompt:{tour_id}:{day}:2", tour_id=tour_id, kind="prompt", audience="travellers", to=silent,
+        title="A minute for today?",
+        body=f"We have not heard from you about today ({day}) yet: one to five stars is enough.")]
+
+
+def response_check_effects(state: TourState, event: dict[str, Any], settings: Settings,
+                           now: float) -> list[Effect]:
+    """``low_response``: fewer ratings than ``min_response_rate`` of the travellers who use the app. Judged only
+    once at least ``min_ratings`` of them do, so a tour where few joined does not alert every night."""
+    day = str((event.get("subject") or {}).get("day"))
+    rated = state.days.get(day) or {}
+    users = len(state.crisis.people.keys() | rated.keys())  # joined or connected (§11 `person`), or rated
+    rules = settings.rules
+    if users < rules.min_ratings or len(rated) >= rules.min_response_rate * users:
+        return []
+    tour_id = str(event["tour_id"])
+    rate = len(rated) / users
+    return [UpsertAlert(
+        kind="low_response", dedup_key=f"low_response:{tour_id}:{day}", severity="medium",
+        region=region_of(state, event), tour_id=tour_id, escalate=False,
+        summary=f"{tour_id} {day}: {len(rated)} of {users} travellers using the app rated the day ({rate:.0%})",
+        details={"day": day, "ratings": len(rated), "travellers_using_app": users, "response_rate": round(rate, 3),
+                 "min_response_rate": rules.min_response_rate,
+                 "travellers": (state.tour or {}).get("travellers")})]

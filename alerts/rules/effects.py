@@ -91,7 +91,8 @@ class SendNotice:
     title: str
     body: str
     audience: str = "travellers"  # "travellers" | "guides" | "all"
-    to: str | None = None
+    to: str | tuple[str, ...] | None = None  # one person's sub, or several (the second prompt to rate)
+    alert_id: str | None = None  # an answer or follow-up names the complaint's alert (contract §10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +105,17 @@ class IncidentChanged:
 
 @dataclass(frozen=True, slots=True)
 class CountComplaint:
-    """Count one complaint of a route in a category (once per rating), then judge the category's share."""
+    """Count a rating's complaint categories toward its route (once per rating, in the bucket of ``day``), then,
+    when ``judge``, judge every category's share of the route's trailing window (``alerts.rules.category``)."""
 
     route: str
     region: str
-    category: str
+    category: str  # the complaint's own category ("" when only low aspects are counted)
     token: str
+    categories: tuple[str, ...] = ()  # every category counted (the complaint's and its low aspects'), each once
+    day: str = ""  # the UTC date of the rating's `at`: its window bucket
+    window_end: str = ""  # the UTC date the window ends on (the watcher's now): the buckets summed
+    judge: bool = True
 
 
 Effect = (

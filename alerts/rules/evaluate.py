@@ -3,7 +3,8 @@
 Nothing here reads a clock, Redis or the environment, and nothing mutates the state (the fold did that):
 the same inputs give the same effects, so a replayed event asks for the same idempotent steps. Dedup keys are
 the ones docs/design.md lists; deadline and notice ids are built from the subject or the event's seq so a
-replay names the same ones. Ratings, complaints, supervisors' actions and tours live here; incidents in
+replay names the same ones. Ratings, complaints and tours live here; answers and follow-ups in
+``alerts/rules/answers.py``; incidents in
 ``alerts/rules/incidents.py``, fired deadlines in ``alerts/rules/deadlines.py``.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide
+from alerts.rules.answers import answer_effects, clocks, followup_reply_effects, urgent_clocks
+from alerts.rules.category import LOW_ASPECT, counted_categories
+from alerts.rules.classify import COMPLAINT, PRAISE, complaint_category, is_safety, mentions_guide, praised_staff
 from alerts.rules.clocks import iso, next_prompt
 from alerts.rules.crisis_rules import crisis_effects, risk_warning_effects
 from alerts.rules.deadlines import deadline_effects
@@ -57,6 +60,7 @@ def _rating(state: TourState, event: dict[str, Any], folded: Folded, settings: S
             out.extend(score_below_threshold(state, event, day, stats, settings))
             out.extend(score_drop(state, event, day, stats, settings))
     out.extend(complaint_effects(state, event, folded, settings))
+    out.extend(category_counts(state, event, folded, now))
     out.extend(praise_effects(state, event, folded))
     return out
 
@@ -124,10 +128,12 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
     details: dict[str, Any] = {"traveller": traveller, "day": folded.day, "score": record.score,
                                "comment": record.comment, "at": iso(record.at), "rating_seq": record.seq}
     out: list[Effect] = []
+    details["clocks"] = clocks(track, settings.sla)
     if track.kind == "urgent":
         details["matched"] = list(record.urgent)
         if track.reopens:
             details["reopens"] = track.reopens
+            details["reopen_count"] = track.reopen_count
         critical = record.score <= 2 and is_safety(record.comment)
         out.append(UpsertAlert(
             kind="urgent_complaint", dedup_key=key, severity="critical" if critical else "high",
@@ -135,12 +141,9 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
             summary=f"{tour_id} {folded.day}: urgent complaint from {traveller} (score {record.score})",
             details=details))
         if folded.complaint_new:
-            subject = {"dedup_key": key, "traveller": traveller, "day": folded.day}
-            sla = settings.sla
-            out.append(SetDeadline(f"urgent_solution:{key}", track.opened_at + sla.urgent_complaint_solution,
-                                   "urgent_solution", tour_id, subject))
-            out.append(SetDeadline(f"urgent_followup:{key}", track.opened_at + sla.urgent_complaint_followup,
-                                   "urgent_followup", tour_id, dict(subject)))
+            out.extend(urgent_clocks(key, track, tour_id, settings.sla))
+            if track.reopens:  # the low rating answered the earlier complaint's follow-up
+                out.append(ClearDeadline(f"urgent_followup:{track.reopens}", tour_id))
     else:
         category = complaint_category(record.comment, record.aspects)
         details["category"] = category
@@ -153,43 +156,41 @@ def complaint_effects(state: TourState, event: dict[str, Any], folded: Folded,
             due = track.opened_at + settings.sla.complaint_response
             out.append(SetDeadline(f"complaint_response:{key}", due, "complaint_response", tour_id,
                                    {"dedup_key": key, "traveller": traveller, "day": folded.day}))
-    if folded.complaint_new and record.comment_class == COMPLAINT and state.tour:
-        category = complaint_category(record.comment, record.aspects)
-        out.append(CountComplaint(route=str(state.tour.get("route")), region=region_of(state, event),
-                                  category=category, token=record.seq))
     return out
+
+
+def category_counts(state: TourState, event: dict[str, Any], folded: Folded, now: float) -> list[Effect]:
+    """A new complaint counts toward its route's categories and asks for a judgement; a rating's aspects scored
+    1 or 2 count too, but judge nothing by themselves (``alerts.rules.category``)."""
+    record = folded.rating
+    if record is None or not state.tour or folded.stale:
+        return []
+    complaint = folded.complaint_new and record.comment_class == COMPLAINT
+    aspects = record.aspects
+    if not complaint and not (folded.changed and aspects and min(aspects.values()) <= LOW_ASPECT):
+        return []  # the common case, a plain good rating, in two comparisons
+    category = complaint_category(record.comment, aspects) if complaint else None
+    categories = counted_categories(category, aspects if folded.changed else None)
+    if not categories:
+        return []
+    return [CountComplaint(route=str(state.tour.get("route")), region=region_of(state, event),
+                           category=category or "", token=record.seq, categories=categories,
+                           day=iso(record.at)[:10], window_end=iso(now)[:10], judge=complaint)]
 
 
 def praise_effects(state: TourState, event: dict[str, Any], folded: Folded) -> list[Effect]:
-    """Praise reaches the guide it is about: the tour's guides hear it, word for word."""
+    """Praise that names the guide reaches the tour's guides, word for word. Praise of the driver or the hotel
+    goes to their tallies (reports, the feedback inbox), not to a phone: they have none here."""
     record = folded.rating
     if record is None or record.comment_class != PRAISE or not mentions_guide(record.comment):
-        return []
+        return []  # most praise names nobody: one word list read, as before §10
+    others = [s for s in praised_staff(record.comment) if s != "guide"]
+    title = "A traveller praised you" + (f" and the {' and the '.join(others)}" if others else "")
     return [SendNotice(notice_id=f"praise:{record.seq}", tour_id=str(event["tour_id"]), kind="praise",
-                       title="A traveller praised you", body=f"{folded.day}: \u201c{record.comment}\u201d",
-                       audience="guides")]
+                       title=title, body=f"{folded.day}: \u201c{record.comment}\u201d", audience="guides")]
 
 
-# ---- supervisors' actions and tours ------------------------------------------------------------------------
-
-def _alert_action(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
-                  now: float) -> list[Effect]:
-    key = folded.solved_key
-    if key is None:
-        return []
-    track = state.complaints[key]
-    tour_id = str(event["tour_id"])
-    if track.kind != "urgent":
-        return [ClearDeadline(f"complaint_response:{key}", tour_id)]
-    out: list[Effect] = [ClearDeadline(f"urgent_solution:{key}", tour_id)]
-    if track.traveller:
-        out.append(SendNotice(
-            notice_id=f"followup:{key}", tour_id=tour_id, kind="followup", audience="travellers",
-            to=track.traveller, title="We followed up on your feedback",
-            body=f"About {track.day}: {track.resolved_note}. Is it put right? Please rate the day again."))
-    out.append(ClearDeadline(f"urgent_followup:{key}", tour_id))
-    return out
-
+# ---- tours ------------------------------------------------------------------------------------------------------
 
 def _tour(state: TourState, event: dict[str, Any], folded: Folded, settings: Settings,
           now: float) -> list[Effect]:
@@ -211,7 +212,8 @@ _Rule = Callable[[TourState, dict[str, Any], Folded, Settings, float], list[Effe
 
 _RULES: dict[str, _Rule] = {
     "rating": _rating,
-    "alert_action": _alert_action,
+    "alert_action": answer_effects,
+    "followup_reply": followup_reply_effects,
     "tour": _tour,
     "incident": incident_effects,
     "incident_update": incident_update_effects,

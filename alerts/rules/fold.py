@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.rules.classify import COMPLAINT, classify_comment, urgent_matches
+from alerts.rules.clocks import local_date
 from alerts.rules.crisis import DEADLINE_KINDS, EVENT_TYPES, CrisisFolded, fold_crisis
 from alerts.rules.state import ComplaintTrack, IncidentState, RatingRecord, TourState
 from server.core.keys import parse_seq
@@ -21,6 +22,7 @@ _DEFAULT_RULES = RuleSettings()
 
 ALTERNATIVES_REQUIRED = 3  # the service standard: three alternative plans when an attraction closes
 REOPEN_BELOW = 4  # after a follow-up, a rating below this means the traveller is still not satisfied
+URGENT_INCIDENT_KINDS = frozenset({"conflict", "complaint"})  # a guide's report of these is urgent at any severity
 
 
 @dataclass(slots=True)
@@ -44,6 +46,8 @@ class Folded:
     proof_reached: bool = False  # this update brought the distinct alternatives to the required count
     # alert_action, incident resolved: the complaint track this event solved
     solved_key: str | None = None
+    # followup_reply: the track it answered (None: nothing to answer), and the track "not satisfied" opened
+    answered_key: str | None = None
     # deadline: the deadline passed unmet
     breach: bool = False
     # §11 crisis events (people, safety checks and answers, choices): alerts/rules/crisis.py
@@ -116,10 +120,16 @@ def _track_rating_complaint(state: TourState, event: dict[str, Any], record: Rat
     tour_id = event.get("tour_id")
     latest_key = state.urgent_latest.get(traveller)
     latest = state.complaints.get(latest_key) if latest_key else None
+    # still unhappy after the follow-up: the follow-up asked whether all is well, and they rated the day again,
+    # below 4: that is their answer ("not satisfied") if they gave none yet, and the complaint opens again
+    reopened = (latest is not None and latest.solved_at is not None and latest.followup_sent_at is not None
+                and latest.reopened_by is None and record.at >= latest.followup_sent_at
+                and record.score < REOPEN_BELOW)
+    if reopened and latest is not None and latest_key is not None and latest.followed_up_at is None:
+        latest.followed_up_at = latest.answered_at = record.at
+        latest.satisfied = False
+        state.complaint_changed(latest_key)
     closed_before = latest is not None and latest.closed
-    # still unhappy after the follow-up: the follow-up asked them to rate again, and they did, below 4
-    reopened = (closed_before and latest is not None and latest.followed_up_at is not None
-                and record.at >= latest.followed_up_at and record.score < REOPEN_BELOW)
     if record.score == 1 or record.urgent or reopened:
         kind, base = "urgent", f"urgent_complaint:{tour_id}:{day}:{traveller}"
     elif record.comment_class == COMPLAINT:
@@ -130,8 +140,14 @@ def _track_rating_complaint(state: TourState, event: dict[str, Any], record: Rat
     folded.complaint_key = key
     if key in state.complaints:
         return  # an open complaint re-fired: its clocks keep running from when it opened
-    state.put_complaint(key, ComplaintTrack(kind=kind, opened_at=record.at, traveller=traveller, day=day,
-                                            reopens=latest_key if kind == "urgent" and closed_before else None))
+    reopens = latest_key if kind == "urgent" and closed_before else None
+    track = ComplaintTrack(kind=kind, opened_at=record.at, traveller=traveller, day=day, reopens=reopens)
+    if reopens is not None and latest is not None and latest_key is not None:
+        track.reopen_count = latest.reopen_count + 1
+        if latest.reopened_by is None:
+            latest.reopened_by = key
+            state.complaint_changed(latest_key)
+    state.put_complaint(key, track)
     folded.complaint_new = True
     if kind == "urgent":
         state.urgent_latest[traveller] = key
@@ -150,9 +166,12 @@ def _fold_incident(state: TourState, event: dict[str, Any], rules: RuleSettings)
         location=event.get("location"))
     state.incidents[incident_id] = incident
     folded.changed = folded.incident_new = True
-    if incident.kind == "complaint":
-        key = f"complaint:{incident_id}"
-        state.put_complaint(key, ComplaintTrack(kind="normal", opened_at=incident.opened_at))
+    if incident.kind in URGENT_INCIDENT_KINDS:  # contract §10: urgent at any severity, the guides answered
+        key = f"urgent_complaint:{incident_id}"
+        tour = state.tour or {}
+        day = local_date(incident.opened_at, str(tour["timezone"])).isoformat() if tour.get("timezone") else None
+        state.put_complaint(key, ComplaintTrack(kind="urgent", opened_at=incident.opened_at, day=day,
+                                                incident_id=incident_id))
         folded.complaint_key, folded.complaint_new = key, True
     return folded
 
@@ -200,9 +219,42 @@ def _fold_alert_action(state: TourState, event: dict[str, Any], rules: RuleSetti
     at = float(event["at"])
     track.solved_at, track.resolved_note = at, note
     if track.kind == "urgent":
-        track.followed_up_at = at  # the rules send the follow-up now, with this event
+        track.followup_sent_at = at  # the rules send the follow-up question now, with the answer
     state.complaint_changed(key)
     folded.changed, folded.solved_key = True, key
+    return folded
+
+
+def _fold_followup_reply(state: TourState, event: dict[str, Any], rules: RuleSettings) -> Folded:
+    """The answer to a follow-up (the traveller's phone, or a supervisor who telephoned): the first one meets the
+    follow-up clock; the latest one is kept; "not satisfied" opens the complaint again, once."""
+    folded = Folded("followup_reply")
+    key = str(event.get("dedup_key") or "")
+    track = state.complaints.get(key)
+    if track is None or track.kind != "urgent":
+        return folded
+    at = float(event["at"])
+    satisfied = bool(event.get("satisfied"))
+    if track.followed_up_at is None:
+        track.followed_up_at = at
+    if track.answered_at is None or at >= track.answered_at:  # answered twice: the later answer stands
+        track.satisfied, track.answered_at = satisfied, at
+    state.complaint_changed(key)
+    folded.changed, folded.answered_key = True, key
+    if satisfied or track.reopened_by is not None:
+        return folded
+    base = key.split("#", 1)[0]
+    n = 2
+    while f"{base}#{n}" in state.complaints:
+        n += 1
+    new_key = f"{base}#{n}"
+    state.put_complaint(new_key, ComplaintTrack(
+        kind="urgent", opened_at=at, traveller=track.traveller, day=track.day, reopens=key,
+        reopen_count=track.reopen_count + 1, incident_id=track.incident_id))
+    track.reopened_by = new_key
+    if track.traveller:
+        state.urgent_latest[track.traveller] = new_key
+    folded.complaint_key, folded.complaint_new = new_key, True
     return folded
 
 
@@ -233,5 +285,6 @@ _HANDLERS = {
     "incident": _fold_incident,
     "incident_update": _fold_incident_update,
     "alert_action": _fold_alert_action,
+    "followup_reply": _fold_followup_reply,
     "deadline": _fold_deadline,
 }

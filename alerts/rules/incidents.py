@@ -2,14 +2,17 @@
 
 An incident of severity high or critical alerts a supervisor; one whose ``needs`` are set (or whose kind needs
 something by ``[pool] kind_needs``) pulls from the emergency pool; an attraction closure starts the clock for
-three alternatives. Every change goes to the tour's guides. Resolving an incident resolves its own alerts and
-returns what it holds to the pool; an SLA breach it caused stays, because the breach happened.
+three alternatives; a conflict or complaint opens an urgent complaint with its two clocks, which resolving the
+incident leaves open (a supervisor answers it). Every change goes to the tour's guides. Resolving an incident
+resolves its own alerts and returns what it holds to the pool; an SLA breach it caused stays, because the breach
+happened.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from alerts.rules.answers import clocks, urgent_clocks
 from alerts.rules.clocks import iso
 from alerts.rules.effects import (
     ClearDeadline,
@@ -45,16 +48,17 @@ def incident_effects(state: TourState, event: dict[str, Any], folded: Folded, se
             details={"incident_id": incident_id, "kind": incident.kind, "severity": incident.severity,
                      "summary": incident.summary, "guide": incident.guide,
                      "travellers_affected": incident.travellers_affected, "location": incident.location}))
-    if incident.kind == "complaint":
-        key = f"complaint:{incident_id}"
+    if folded.complaint_key is not None:  # a conflict or complaint: urgent at any severity (contract §10)
+        key = folded.complaint_key
+        track = state.complaints[key]
         out.append(UpsertAlert(
-            kind="complaint", dedup_key=key, severity="low", region=region, tour_id=tour_id,
-            summary=f"{tour_id}: complaint reported by the guide - {incident.summary}"[:300],
-            details={"incident_id": incident_id, "summary": incident.summary, "guide": incident.guide},
-            escalate=False))
-        due = incident.opened_at + settings.sla.complaint_response
-        out.append(SetDeadline(f"complaint_response:{key}", due, "complaint_response", tour_id,
-                               {"dedup_key": key, "incident_id": incident_id}))
+            kind="urgent_complaint", dedup_key=key,
+            severity="critical" if incident.severity == "critical" else "high", region=region, tour_id=tour_id,
+            summary=f"{tour_id}: {incident.kind} reported by the guide - {incident.summary}"[:300],
+            details={"incident_id": incident_id, "kind": incident.kind, "summary": incident.summary,
+                     "guide": incident.guide, "day": track.day, "at": iso(track.opened_at),
+                     "clocks": clocks(track, settings.sla)}))
+        out.extend(urgent_clocks(key, track, tour_id, settings.sla))
     kinds = incident.needs or tuple(settings.pool.kind_needs.get(incident.kind, ()))
     if kinds:
         out.append(PullResources(incident_id=incident_id, tour_id=tour_id, region=region, kinds=tuple(kinds),
@@ -82,7 +86,7 @@ def incident_update_effects(state: TourState, event: dict[str, Any], folded: Fol
         by = event.get("sender") or "its guide"
         note = str(event.get("note") or "").strip() or f"incident resolved by {by}"
         out.append(ResolveAlert(f"incident:{incident_id}", note))
-        if incident.kind == "complaint":
+        if f"complaint:{incident_id}" in state.complaints:  # a guide's complaint from before §10 made it urgent
             out.append(ResolveAlert(f"complaint:{incident_id}", note))
         if folded.solved_key:
             out.append(ClearDeadline(f"complaint_response:{folded.solved_key}", tour_id))

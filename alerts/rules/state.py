@@ -108,6 +108,14 @@ class ComplaintTrack:
     followed_up_at: float | None = None
     resolved_note: str | None = None
     reopens: str | None = None  # the dedup key of the earlier, closed complaint this one reopens
+    # contract §10: the follow-up question went out with the answer; the answer (the traveller's reply, or a
+    # supervisor's telephone call) is `followed_up_at`, which meets the follow-up clock
+    followup_sent_at: float | None = None
+    satisfied: bool | None = None  # the latest follow-up answer
+    answered_at: float | None = None  # `at` of that latest answer
+    reopen_count: int = 0  # how many times this complaint was opened again before this track
+    reopened_by: str | None = None  # the track an unsatisfied answer opened (once)
+    incident_id: str | None = None  # a guide-reported conflict or complaint
 
     @property
     def closed(self) -> bool:
@@ -118,11 +126,12 @@ class ComplaintTrack:
 
     def pack(self) -> list[Any]:
         return [self.kind, self.opened_at, self.traveller, self.day, self.solved_at, self.followed_up_at,
-                self.resolved_note, self.reopens]
+                self.resolved_note, self.reopens, self.followup_sent_at, self.satisfied, self.answered_at,
+                self.reopen_count, self.reopened_by, self.incident_id]
 
     @classmethod
     def unpack(cls, row: list[Any]) -> ComplaintTrack:
-        return cls(*row)
+        return cls(*row)  # a track saved before §10 has the first eight fields; the rest keep their defaults
 
 
 @dataclass(slots=True)

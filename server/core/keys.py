@@ -123,9 +123,23 @@ WATCHERS = f"{PREFIX}:watchers"
 """Sorted set of live watcher ids by last heartbeat (how many share the shards)."""
 
 
-def route_complaints(route: str) -> str:
-    """A route's complaint counts by category (hash), across all its tours."""
-    return f"{PREFIX}:{{route:{route}}}:complaints"
+def route_category_day(route: str, day: str) -> str:
+    """A route's complaints counted on one UTC day, by category (hash): the buckets of the trailing window."""
+    return f"{route_category_prefix(route)}{day}"
+
+
+def route_category_prefix(route: str) -> str:
+    return f"{PREFIX}:{{route:{route}}}:cat:"
+
+
+def route_category_window(route: str) -> str:
+    """A route's complaints in its trailing window, by category (hash): the sum of the buckets it holds."""
+    return f"{PREFIX}:{{route:{route}}}:catwin"
+
+
+def route_category_days(route: str) -> str:
+    """The days whose buckets the window total holds (set)."""
+    return f"{PREFIX}:{{route:{route}}}:catdays"
 
 
 def route_complaint_token(route: str, token: str) -> str:
@@ -274,7 +288,8 @@ def join_rate(address: str, minute: int) -> str:
 # --- §11 crisis: people of a tour, safety checks, notices with choices ------------------------------------------
 def people(shard: int, tour_id: str) -> str:
     """Set of the subs of travellers who joined or connected with a token of the tour (beside its stream, so the
-    ``person`` event that tells the watcher is appended in the same step)."""
+    ``person`` event that tells the watcher is appended in the same step): the tour's people of a safety check
+    (§11), and the travellers who use the app of the second prompt and the response check (§10)."""
     return f"{shard_tag(shard)}:people:{tour_id}"
 
 

@@ -58,14 +58,38 @@ def parse_size(value: str | int) -> int:
     return int(match.group(1)) * _UNIT_BYTES[match.group(2) or "B"]
 
 
+# An English word matches at the start of a word and may run on ("injur" finds "injured", "late" is not in
+# "chocolate"); Chinese words match anywhere. Each group was checked against real phrasings both ways
+# (tests/unit/test_classify.py): a bare "abandoned", "burned" or "吵" would flag an abandoned temple, a burned
+# steak or a noisy room, so the phrases here are the ones people use when it happens to them.
 DEFAULT_URGENT_KEYWORDS: tuple[str, ...] = (
-    # English
+    # English: injury and danger
     "injur", "hurt", "bleed", "hospital", "ambulance", "unsafe", "danger", "accident", "assault", "attack",
-    "fight", "threat", "harass", "stolen", "theft", "robbed", "pickpocket", "lost passport", "lost my passport",
-    "passport lost", "lost document", "discriminat", "racist", "abuse", "police", "emergency", "food poisoning",
-    # Chinese
-    "受伤", "流血", "医院", "救护车", "不安全", "危险", "事故", "打架", "冲突", "威胁", "骚扰", "被偷", "偷了",
-    "被盗", "抢劫", "小偷", "护照丢", "丢了护照", "证件丢", "歧视", "辱骂", "报警", "警察", "食物中毒", "紧急",
+    "fracture", "sprain", "broken bone", "broke my", "fell down", "fell over", "slipped and fell", "had a fall",
+    "fainted", "unconscious", "concussion", "stitches", "twisted my ankle", "allergic reaction", "food poisoning",
+    "emergency", "police",
+    # English: quarrels, threats and abuse
+    "fight", "fought", "quarrel", "argument with", "argued with", "shouted at", "shouting at", "yelled at",
+    "screamed at", "swore at", "punched", "slapped", "pushed me", "pushed us", "shoved", "threat", "harass",
+    "abuse", "abusive", "insulted", "humiliat", "bullied", "bully", "intimidat", "groped", "discriminat", "racist",
+    # English: theft and lost documents
+    "stolen", "stole", "theft", "thief", "robbed", "robbery", "pickpocket", "mugged", "snatched my",
+    "wallet is missing", "wallet was missing", "wallet missing", "lost passport", "lost my passport",
+    "passport lost", "passport is missing", "lost document",
+    # English: left behind
+    "left behind", "left me behind", "left us behind", "left without me", "left without us", "abandoned us",
+    "abandoned me", "stranded", "forgot us", "forgot me", "nobody waited for",
+    # Chinese: injury and danger
+    "受伤", "流血", "医院", "救护车", "不安全", "危险", "事故", "骨折", "扭伤", "摔倒", "摔伤", "摔了一跤",
+    "晕倒", "昏迷", "过敏反应", "严重过敏", "烫伤", "住院", "急诊", "食物中毒", "报警", "警察", "紧急",
+    # Chinese: quarrels, threats and abuse
+    "打架", "冲突", "吵架", "争吵", "吵起来", "骂人", "骂我", "骂了", "打人", "打了我", "被打", "动手",
+    "推了我", "威胁", "恐吓", "骚扰", "辱骂", "侮辱", "欺负", "虐待", "歧视",
+    # Chinese: theft and lost documents
+    "被偷", "偷了", "偷走", "被盗", "抢劫", "被抢", "小偷", "扒手", "钱包丢", "钱包不见", "护照丢", "丢了护照",
+    "证件丢",
+    # Chinese: left behind
+    "被落下", "把我们落下", "把我落下", "丢下我", "扔下", "甩下", "没等我", "被抛下", "走散", "找不到团",
 )
 
 DEFAULT_KIND_NEEDS: Mapping[str, tuple[str, ...]] = {
@@ -84,7 +108,11 @@ class RuleSettings:
     category_share: float = 0.15
     # a route's complaints must reach this count before a category's share means anything
     category_min_complaints: int = 10
+    # the trailing window of a route's complaints a category's share is judged over (whole days)
+    category_window: float = 30 * 86400.0
     urgent_keywords: tuple[str, ...] = DEFAULT_URGENT_KEYWORDS
+    # a tour-day rated by fewer than this share of the travellers who use the app opens `low_response`
+    min_response_rate: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +125,23 @@ class SlaSettings:
     prompt_hour: int = 20
     # a daily prompt that fell due longer ago than this is skipped, not sent in the middle of the night
     prompt_skip_after: float = 7200.0
+    # the second prompt to the travellers who have not rated yet; -1: an hour after `prompt_hour`
+    reprompt_hour: int = -1
+    # the local hour a tour-day's response is judged (`low_response`)
+    response_check_hour: int = 22
+
+    @property
+    def reprompt_at(self) -> int:
+        return min(23, self.prompt_hour + 1) if self.reprompt_hour < 0 else self.reprompt_hour
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSettings:
+    """The yardsticks reports measure against (contract §10)."""
+
+    csat: float = 0.9  # share of ratings of 4 or 5
+    nps: float = 40.0
+    handling: float = 86400.0  # a complaint handled (answered) within this
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +204,7 @@ class Settings:
     data_dir: Path = Path("var")
     rules: RuleSettings = field(default_factory=RuleSettings)
     sla: SlaSettings = field(default_factory=SlaSettings)
+    targets: TargetSettings = field(default_factory=TargetSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     pool: PoolSettings = field(default_factory=PoolSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -173,7 +219,7 @@ _CHOICES = {"ack_after": ACK_MODES, "ack_after_incident": ("auto", *ACK_MODES)}
 _DURATION_FIELDS = {
     "attraction_alternatives", "urgent_complaint_solution", "urgent_complaint_followup", "complaint_response",
     "prompt_skip_after", "retention", "idempotency_ttl", "block", "lease_ttl", "tick", "flush",
-    "handshake_timeout", "max_token_ttl",
+    "handshake_timeout", "max_token_ttl", "handling", "category_window",
 }
 _SIZE_FIELDS = {"max_body"}
 
@@ -232,7 +278,7 @@ def _section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 
 
 _SECTIONS = {
-    "rules": RuleSettings, "sla": SlaSettings, "limits": LimitSettings,
+    "rules": RuleSettings, "sla": SlaSettings, "targets": TargetSettings, "limits": LimitSettings,
     "pool": PoolSettings, "storage": StorageSettings, "watcher": WatcherSettings, "server": ServerSettings,
 }
 
@@ -264,6 +310,12 @@ def _check(s: Settings) -> None:
         raise ConfigError("[rules] min_ratings must be at least 1")
     if not 0 <= s.sla.prompt_hour <= 23:
         raise ConfigError("[sla] prompt_hour must be within 0..23")
+    if not -1 <= s.sla.reprompt_hour <= 23 or not 0 <= s.sla.response_check_hour <= 23:
+        raise ConfigError("[sla] reprompt_hour and response_check_hour must be within 0..23")
+    if not 0.0 <= s.targets.csat <= 1.0 or not -100.0 <= s.targets.nps <= 100.0:
+        raise ConfigError("[targets] csat must be within 0..1 and nps within -100..100")
+    if not 0.0 <= s.rules.min_response_rate <= 1.0:
+        raise ConfigError("[rules] min_response_rate must be within 0..1")
     if s.limits.messages_per_second <= 0 or s.limits.burst < 1:
         raise ConfigError("[limits] messages_per_second and burst must be positive")
     limits = s.limits

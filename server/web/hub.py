@@ -34,7 +34,9 @@ def addressed_to(push: dict[str, Any], conn: PhoneConnection) -> bool:
     if audience != "all" and audience != ("guides" if role == "guide" else "travellers"):
         return False
     to = push.get("to")
-    if isinstance(to, list | frozenset):  # §11: a check's repeat goes to those who have not answered
+    # several people of the tour: a check's repeat goes to those who have not answered (§11), the second prompt
+    # to rate to those who have not rated (§10)
+    if isinstance(to, list | frozenset):
         return conn.who.sub in to
     return to is None or to == conn.who.sub
 

@@ -18,10 +18,19 @@ from starlette.websockets import WebSocket
 from alerts.rules.clocks import iso
 from guide_app_api.codec import packb
 from guide_app_api.endpoints import PhoneConnection
-from guide_app_api.errors import Conflict, Invalid, NotFound, Unavailable, UnknownTour
-from guide_app_api.messages import Incident, IncidentUpdate, Message, NoticeRead, NoticeReply, Rating, SafetyReply
+from guide_app_api.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable, UnknownTour
+from guide_app_api.messages import (
+    FollowupReply,
+    Incident,
+    IncidentUpdate,
+    Message,
+    NoticeRead,
+    NoticeReply,
+    Rating,
+    SafetyReply,
+)
 from guide_app_api.ratelimit import TokenBucket
-from guide_app_api.scope import check_tour, incident_tour, make_incident_id
+from guide_app_api.scope import check_tour, followup_subject, incident_tour, make_incident_id
 from server.core import keys
 from server.core.metrics import Registry
 from server.core.settings import Settings
@@ -136,6 +145,8 @@ class PhoneService:
             return await self._store(msg, sender, tour_id, event, "update", msg.status or "")
         if isinstance(msg, NoticeRead):
             return await self._notice_read(msg, sender, now)
+        if isinstance(msg, FollowupReply):
+            return await self._followup_reply(msg, who, sender, now)
         if isinstance(msg, NoticeReply | SafetyReply) and self.crisis is not None:
             return await self.crisis.handle(msg, who, now, self._store_reply)
         raise Invalid(f"{type(msg).__name__} is not accepted here", field="type", msg_id=msg.id)
@@ -153,7 +164,8 @@ class PhoneService:
         return tour
 
     @staticmethod
-    def _event(msg: Rating | Incident | IncidentUpdate, sender: str, now: float, **extra: Any) -> dict[str, Any]:
+    def _event(msg: Rating | Incident | IncidentUpdate | FollowupReply, sender: str, now: float,
+               **extra: Any) -> dict[str, Any]:
         event = msg.event_fields()
         event["sender"] = sender
         event["msg_id"] = msg.id
@@ -190,6 +202,21 @@ class PhoneService:
         with contextlib.suppress(RedisError):
             await self.writer.command("HSETNX", keys.notice_read_by(msg.notice_id), sender, iso(msg.at))
         return reply
+
+    async def _followup_reply(self, msg: FollowupReply, who: Claims, sender: str, now: float) -> dict[str, Any]:
+        """A reply to a follow-up: only to one this traveller was sent (contract §10), stored like a rating."""
+        dedup_key, tour_id, traveller = followup_subject(msg.notice_id, msg.id)
+        check_tour(who.tours, tour_id, msg.id, field="notice_id")
+        if traveller != who.sub:
+            raise Forbidden("this follow-up was sent to someone else", field="notice_id", msg_id=msg.id)
+        try:
+            sent = await self.writer.command("EXISTS", keys.notice_sent(msg.notice_id), ack=0)  # a read
+        except RedisError:
+            raise Unavailable("storage is unavailable: nothing was stored, retry later", msg_id=msg.id) from None
+        if not sent:
+            raise NotFound(f"no follow-up {msg.notice_id!r}", field="notice_id", msg_id=msg.id)
+        event = self._event(msg, sender, now, tour_id=tour_id, traveller=who.sub, dedup_key=dedup_key)
+        return await self._store(msg, sender, tour_id, event, "plain", "")
 
     async def _call(self, keys_: list[str], args: list[Any], msg_id: str, ack: int) -> tuple[str, str]:
         try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -309,3 +311,102 @@ async def test_the_page_is_served_with_a_strict_csp_and_the_socket_checks_origin
         assert refused.value.response.status_code == 403
         async with await connect(url, origin=base) as ws:
             assert json.loads(await ws.recv())["type"] == "snapshot"
+
+
+async def test_a_complaints_clocks_count_down_and_an_empty_answer_is_refused(browser, contexts, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        bearer = supervisor("yunnan")
+        page = await open_board(browser, contexts, base, bearer)
+        async with await phone(base, "traveller", "t1") as ws:
+            assert (await ask(ws, rating("u1", 1, comment="the guide shouted at us"), False))["type"] == "ack"
+            assert (await ask(ws, {**rating("c1", 2, comment="the dinner was cold"), "day": _yesterday()},
+                              False))["type"] == "ack"
+        urgent = await first_alert_of(page, "T1", "urgent_complaint")
+        plain = await first_alert_of(page, "T1", "complaint")
+        card = page.locator(row(urgent))
+        await expect(card.locator('.clock[data-clock="solution"] .countdown')).to_have_text(_DUE_IN)
+        await expect(card.locator('.clock[data-clock="followup"] .countdown')).to_have_text(_DUE_IN)
+        await expect(page.locator(row(plain)).locator('.clock[data-clock="response"] .countdown')).to_have_text(
+            _DUE_IN)
+        await card.locator('[data-action="resolve"]').click()  # no note: refused, with the reason
+        await expect(page.locator(".toast-error")).to_contain_text("note")
+        await expect(page.locator(row(urgent, status="open"))).to_have_count(1)
+
+
+_DUE_IN = re.compile(r"due in \d")
+
+
+def _yesterday() -> str:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return (dt.datetime.now(ZoneInfo("Asia/Shanghai")).date() - dt.timedelta(days=1)).isoformat()
+
+
+async def test_the_feedback_tab_reads_filters_and_jumps_to_the_tour_and_alert(browser, contexts, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        page = await open_board(browser, contexts, base, supervisor("yunnan"))
+        said = [("a", 2, "the dinner was cold " + HOSTILE), ("b", 3, "建议多安排一些自由时间"),
+                ("c", 5, "our guide was wonderful, thank you")]
+        for who, score, comment in said:
+            async with await phone(base, "traveller", who) as ws:
+                assert (await ask(ws, rating(f"f{who}", score, comment=comment), False))["type"] == "ack"
+        complaint = await first_alert_of(page, "T1", "complaint")
+        await page.wait_for_selector('#tours-table tr[data-tour-id="T1"]')
+        await page.click('.tab[data-tab="feedback"]')
+        items = page.locator("#feedback-list .feedback-item")
+        await expect(items).to_have_count(3)
+        hostile = page.locator('.feedback-item[data-kind="complaint"] .comment')
+        await expect(hostile).to_have_text("the dinner was cold " + HOSTILE)  # text, never markup
+        assert await page.locator("#feedback-list img").count() == 0
+        await page.select_option("#feedback-kind", "suggestion")
+        await page.click("#feedback-apply")
+        await expect(items).to_have_count(1)
+        await expect(items.first).to_have_attribute("data-kind", "suggestion")
+        await page.select_option("#feedback-kind", "complaint")
+        await page.click("#feedback-apply")
+        await expect(items).to_have_count(1)
+        await items.first.locator('[data-action="alert"]').click()
+        await expect(page.locator(row(complaint))).to_have_class(re.compile(r"\bfocus\b"))
+        await expect(page.locator("#alerts")).to_be_visible()
+        await page.click('.tab[data-tab="feedback"]')
+        await items.first.locator('[data-action="tour"]').click()
+        await expect(page.locator('#tours-table tr[data-tour-id="T1"]')).to_have_class(re.compile(r"\bfocus\b"))
+
+
+async def test_the_reports_tab_draws_csat_and_nps_per_route_with_the_targets(browser, contexts, app_factory) -> None:
+    doc = {**FAST, "targets": {"csat": 0.8, "nps": 30}}
+    async with app_factory(doc, run_watcher=True) as (base, _app):
+        admin = token("admin", "ops", regions=("*",))
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as client:
+            for tour_id, route in (("T1", "Lijiang 5 days"), ("T2", "Dali 3 days <b>")):
+                start = _yesterday()
+                end = (dt.date.fromisoformat(start) + dt.timedelta(days=2)).isoformat()
+                body = {"route": route, "region": "yunnan", "guides": ["g1"], "timezone": "Asia/Shanghai",
+                        "start": start, "end": end, "travellers": 10}
+                assert (await client.put(f"/api/tours/{tour_id}", json=body)).status_code == 200
+        for n, (tour_id, score, nps) in enumerate((("T1", 5, 10), ("T1", 4, 9), ("T2", 2, 3))):
+            async with await phone(base, "traveller", f"p{n}", tours=(tour_id,)) as ws:
+                msg = {**rating(f"q{n}", score, nps=nps), "tour_id": tour_id, "day": _yesterday()}
+                assert (await ask(ws, msg, False))["type"] == "ack"
+        page = await open_board(browser, contexts, base, supervisor("yunnan"))
+        await page.click('.tab[data-tab="reports"]')
+        await page.select_option("#reports-period", "day")
+        charts = page.locator("#reports-charts figure.chart")
+        for _ in range(int(WAIT * 4)):  # until the watcher folded all three
+            await page.click("#reports-apply")
+            await expect(charts).to_have_count(2)
+            if await page.locator('g.group[data-group="Dali 3 days <b>"] circle').count() >= 1:
+                break
+            await asyncio.sleep(0.25)
+        csat, nps = charts.nth(0), charts.nth(1)
+        await expect(csat.locator("line.target")).to_have_attribute("data-target", "0.8")
+        await expect(nps.locator("line.target")).to_have_attribute("data-target", "30")
+        await expect(csat.locator('g.group[data-group="Lijiang 5 days"] circle[data-value="1"]')).to_have_count(1)
+        await expect(csat.locator('g.group[data-group="Dali 3 days <b>"] circle[data-value="0"]')).to_have_count(1)
+        await expect(nps.locator('g.group[data-group="Lijiang 5 days"] circle[data-value="100"]')).to_have_count(1)
+        await expect(csat.locator(".legend li")).to_have_count(2)
+        await expect(csat.locator('.legend li[data-group="Dali 3 days <b>"]')).to_have_text("Dali 3 days <b>")
+        assert await page.locator("#reports-charts b").count() == 0  # a route's name is text, never markup

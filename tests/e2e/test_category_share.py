@@ -1,8 +1,11 @@
-"""A route's complaint categories, end to end: counted once per complaint, and a category whose share passes the
-line opens a ``category_share`` alert whose details are the counts after its latest complaint, even though a
-tour's complaint counts and their alerts go out pipelined, many in one round trip."""
+"""A route's complaint categories, end to end (contract §10): counted once per complaint (and per aspect scored 1 or
+2) in UTC-day buckets, judged for every category over the trailing window each time a complaint is counted, so a
+category fires even when the complaint just counted was about something else, and a bucket older than the window
+counts for nothing. A tour's complaint counts and their alerts go out pipelined, many in one round trip."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import redis.asyncio as aioredis
 
@@ -14,30 +17,47 @@ from tests.e2e.test_watcher_crash import FAST, active_alerts, eventually, pendin
 
 MEALS = "the meals were cold and tasteless"
 BUS = "the bus was dirty and late"
+ROUTE = "Yunnan 6 days"
 
 
-async def test_a_category_past_its_share_alerts_with_the_latest_counts(app_factory, redis_url,
-                                                                      redis_client: aioredis.Redis) -> None:
+async def test_every_category_past_its_share_alerts_with_the_latest_counts(app_factory, redis_url,
+                                                                          redis_client: aioredis.Redis) -> None:
     async with app_factory() as (base, _app):
         await register_tour(base, "T1")
-        # stored before the watcher starts, so they are folded in one read and their effects pipelined together
+        # stored before the watcher starts, so they are folded in one read and their effects pipelined together;
+        # the bus complaints come last, so meals is never the category just counted once there are ten
         for n, comment in enumerate([MEALS] * 8 + [BUS] * 4):
             async with await phone(base, "traveller", f"t{n}") as ws:
                 assert (await ask(ws, rating(f"c{n}", 2, comment=comment), True))["type"] == "ack"
+        # a bucket from before the window: a flood of lodging complaints, counted a month ago, that must leave the
+        # window's total at the next count
+        old = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=31)).isoformat()
+        await redis_client.hset(keys.route_category_day(ROUTE, old), "lodging", 500)
+        await redis_client.hset(keys.route_category_window(ROUTE), "lodging", 500)
+        await redis_client.sadd(keys.route_category_days(ROUTE), old)
         watcher = Watcher(make_settings(redis_url, FAST), watcher_id="w1")
         await watcher.start()
         try:
             await eventually(lambda: _zero(pending(redis_client)), "every complaint folded and acked")
         finally:
             await watcher.stop()
-    counts = await redis_client.hgetall(keys.route_complaints("Yunnan 6 days"))
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    counts = await redis_client.hgetall(keys.route_category_day(ROUTE, today))
     assert {k.decode(): int(v) for k, v in counts.items()} == {"meals": 8, "transport": 4}
-    shares = [a for a in await active_alerts(redis_client) if a["kind"] == "category_share"]
-    # the line (15 % of at least 10) is judged at each new complaint: bus complaints 10, 11 and 12 each pass it;
-    # no meals complaint came after the tenth
-    assert [(a["dedup_key"], a["count"]) for a in shares] == [("category_share:Yunnan 6 days:transport", 3)]
-    details = shares[0]["details"]
+    total = await redis_client.hgetall(keys.route_category_window(ROUTE))
+    assert {k.decode(): int(v) for k, v in total.items()} == {"meals": 8, "transport": 4}  # lodging left it
+    assert not await redis_client.exists(keys.route_category_day(ROUTE, old))
+    shares = {a["dedup_key"]: a for a in await active_alerts(redis_client) if a["kind"] == "category_share"}
+    # judged at each complaint from the tenth on (three judgements, all counting transport): meals (67 %) fired at
+    # the tenth though it was not the category counted, then stays as it is (nothing new about meals); transport
+    # (33 %) passes 15 % at each of its own complaints
+    assert {key: a["count"] for key, a in shares.items()} == {f"category_share:{ROUTE}:meals": 1,
+                                                              f"category_share:{ROUTE}:transport": 3}
+    details = shares[f"category_share:{ROUTE}:meals"]["details"]  # as judged at the tenth complaint
+    assert (details["complaints"], details["counts"], details["share"]) == (10, {"meals": 8, "transport": 2}, 0.8)
+    details = shares[f"category_share:{ROUTE}:transport"]["details"]
     assert (details["complaints"], details["counts"], details["share"]) == (12, {"meals": 8, "transport": 4}, 0.333)
+    assert details["window_days"] == 30
     complaints = [a for a in await active_alerts(redis_client) if a["kind"] == "complaint"]
     assert len(complaints) == 12
 

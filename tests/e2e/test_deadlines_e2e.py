@@ -312,15 +312,18 @@ async def test_urgent_complaint_solved_in_time_is_followed_up_and_a_new_low_rati
             followup = await t1.push(lambda f: f["type"] == "notice" and f["kind"] == "followup")
             assert followup["tour_id"] == "T1" and followup["notice_id"] == f"followup:{key}"
             assert "quiet room" in followup["body"] and "rate the day again" in followup["body"]
-            await eventually(partial(cleared, redis_client, "T1", *clocks), "the solution stopped both clocks")
-            assert not any([await fired(redis_client, "T1", clock) for clock in clocks])
-            assert await alerts_of(http, "sla_breach") == []
-            # the follow-up asked to rate again: still not happy
+            await eventually(partial(cleared, redis_client, "T1", clocks[0]), "the solution stopped its clock")
+            # contract §10: the follow-up clock waits for the traveller's answer
+            assert clocks[1] in await armed(redis_client, "T1")
+            # the follow-up asked to rate again: still not happy, which answers it
             await send_rating(t1, "r2", 3)
             again = await alert_where(http, "urgent_complaint", "a new complaint linked to the first",
                                       status="open", reopens=key)
             assert again["alert_id"] != alert["alert_id"] and again["details"]["traveller"] == "t1"
-            assert again["dedup_key"] != key
+            assert again["dedup_key"] != key and again["details"]["reopen_count"] == 1
+            await eventually(partial(cleared, redis_client, "T1", clocks[1]), "the answer met the follow-up")
+            assert not any([await fired(redis_client, "T1", clock) for clock in clocks])
+            assert await alerts_of(http, "sla_breach") == []
 
 
 async def _all_armed(r: aioredis.Redis, tour_id: str, ids: tuple[str, ...]) -> bool:

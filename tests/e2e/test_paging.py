@@ -72,9 +72,10 @@ def conf(receiver: Receiver, smtp_port: int, base_url: str = "http://127.0.0.1:9
 
 
 async def critical_incident(base: str, msg_id: str = "i1") -> str:
+    # weather: a conflict would also open its urgent complaint (contract §10), and an accident pool alerts, all paged
     async with await phone(base, "guide", "g1") as ws:
-        ack = await ask(ws, {"type": "incident", "id": msg_id, "tour_id": "T1", "kind": "conflict",
-                             "severity": "critical", "summary": "fight at the hotel bar",
+        ack = await ask(ws, {"type": "incident", "id": msg_id, "tour_id": "T1", "kind": "weather",
+                             "severity": "critical", "summary": "a hailstorm stopped the coach",
                              "travellers_affected": 2, "location": {"lat": 25.0389, "lon": 102.7183}}, False)
         while ack["type"] not in ("ack", "error"):  # the guide also hears the tour's earlier incidents pushed
             ack = json.loads(await ws.recv())
@@ -109,7 +110,7 @@ async def test_a_critical_incident_pages_level_0_by_email_and_webhook(app_factor
             assert hit.key == f"{alert_id}:0:wang.fang:webhook"
             assert hit.body["alert"]["alert_id"] == alert_id and hit.body["level"] == 0
             assert hit.body["person"] == "wang.fang" and hit.body["act_url"].startswith("http://127.0.0.1:9/act/")
-            assert "打架" not in hit.body["text"] and "冲突" in hit.body["text"]  # said in Chinese, her language
+            assert "冰雹" not in hit.body["text"] and "恶劣天气" in hit.body["text"]  # said in Chinese, her language
             mail = (await eventually(lambda: asyncio.sleep(0, mailbox.to("wang.fang@example.com")), "the e-mail"))[0]
             assert alert_id in mail["Subject"] and mail["X-Tourpulse-Alert"] == alert_id
             text = body_text(mail)
@@ -128,7 +129,7 @@ async def test_a_critical_incident_pages_level_0_by_email_and_webhook(app_factor
             async with httpx.AsyncClient(base_url=base) as http:
                 metrics = (await http.get("/metrics")).text
                 act = await http.get(hit.body["act_url"].split("127.0.0.1:9", 1)[1])  # said to her, in Chinese
-            assert act.status_code == 200 and "确认收到" in act.text and "冲突" in act.text
+            assert act.status_code == 200 and "确认收到" in act.text and "恶劣天气" in act.text
             assert "openstreetmap.org" in act.text and act.headers["cache-control"] == "no-store"
             assert 'tourpulse_pages_total{channel="webhook",result="sent"} 1' in metrics
             assert 'tourpulse_pages_total{channel="email",result="sent"} 1' in metrics
@@ -151,7 +152,7 @@ async def test_nobody_acks_so_level_1_is_paged_and_the_link_acks_and_stops_escal
                 path = act_url.split("127.0.0.1:9", 1)[1]
                 async with httpx.AsyncClient(base_url=base) as http:
                     shown = await http.get(path)
-                    assert shown.status_code == 200 and "fight at the hotel bar" in shown.text
+                    assert shown.status_code == 200 and "a hailstorm stopped the coach" in shown.text
                     assert "form-action 'self'" in shown.headers["content-security-policy"]
                     forged = await http.post(path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB"))
                     assert forged.status_code == 403
@@ -451,7 +452,7 @@ async def test_chat_robots_get_their_own_shapes_and_dingtalk_a_valid_signature(a
     assert ding.query["sign"] == expected and ding.query["access_token"] == "T"
     assert abs(int(stamp) / 1000 - time.time()) < WAIT
     assert ding.body["msgtype"] == "markdown" and alert_id in ding.body["markdown"]["text"]
-    assert "/act/" in ding.body["markdown"]["text"] and "冲突" in ding.body["markdown"]["text"]
+    assert "/act/" in ding.body["markdown"]["text"] and "恶劣天气" in ding.body["markdown"]["text"]
     assert wecom.body["msgtype"] == "markdown" and alert_id in wecom.body["markdown"]["content"]
     assert "Acknowledge" in wecom.body["markdown"]["content"]
 

@@ -77,7 +77,7 @@ async def test_the_board_shows_who_was_paged_and_whether_they_were_reached(
                                          f"audit: {stored!r}") from None
                 await expect(paged.locator("[data-state='failed']")).to_contain_text("http 400")
                 details = page.locator(row(alert_id)).locator(".details")
-                await expect(details).to_contain_text("fight at the hotel bar")
+                await expect(details).to_contain_text("a hailstorm stopped the coach")
                 text = await details.inner_text()
                 for raw in ("incident_id", "T1~", "{", "travellers_affected"):
                     assert raw not in text, raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from tests.conftest import make_settings, register_tour
 from tests.e2e.test_ingest_ws import ask, phone, rating
 
 WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
+TODAY = dt.datetime.now(dt.UTC).date().isoformat()  # the UTC-day bucket of a route's complaints counted now
 FAST = {"watcher": {"lease_ttl": "1s", "block": "200ms", "tick": "200ms"}}
 PROC = Path(__file__).with_name("watcher_proc.py")
 
@@ -42,6 +44,13 @@ async def active_alerts(client: aioredis.Redis) -> list[dict[str, Any]]:
 
     store = AlertStore(client, make_settings("redis://unused"))
     return await store.list({"open", "acknowledged"}, lambda _r: True)
+
+
+def count(route: str, token: str) -> Any:
+    """One meals complaint of ``route`` counted today, judged (``alerts.rules.effects.CountComplaint``)."""
+    from alerts.rules.effects import CountComplaint
+
+    return CountComplaint(route, "east", "meals", token, ("meals",), TODAY, TODAY)
 
 
 async def pending(client: aioredis.Redis, tour_id: str = "T1") -> int:
@@ -232,7 +241,7 @@ async def test_an_effect_that_always_fails_is_dead_lettered_alone(app_factory, r
             resp = await client.put("/api/tours/T16", json={**tour_doc(), "route": "Damaged route"},
                                     headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
             assert resp.status_code == 200
-        await redis_client.set(keys.route_complaints("Damaged route"), "not a hash")
+        await redis_client.set(keys.route_category_window("Damaged route"), "not a hash")
         async with await phone(base, "traveller", "x", tours=("T16",)) as ws:
             complaint = {**rating("c1", 2, comment="the meals were cold and the bus was dirty"), "tour_id": "T16"}
             assert (await ask(ws, complaint, True))["type"] == "ack"
@@ -266,7 +275,7 @@ async def test_no_later_event_of_a_tour_lands_before_a_failing_one(app_factory, 
             resp = await client.put("/api/tours/T16", json={**tour_doc(), "route": "Damaged route"},
                                     headers={"Authorization": f"Bearer {token('admin', 'ops')}"})
             assert resp.status_code == 200
-        await redis_client.set(keys.route_complaints("Damaged route"), "not a hash")
+        await redis_client.set(keys.route_category_window("Damaged route"), "not a hash")
         for n, comment in enumerate(("the meals were cold and the bus was dirty", None, None)):
             async with await phone(base, "traveller", f"x{n}", tours=("T16",)) as ws:
                 low = {**rating(f"low{n}", 2, **({"comment": comment} if comment else {})), "tour_id": "T16"}
@@ -363,16 +372,16 @@ async def test_a_failing_follow_up_is_charged_to_the_event_whose_answer_called_f
     """What an answer calls for (here a route's category alert, after a complaint count) goes out ahead of the
     tour's next event's calls and is awaited after them: when it fails, the failure belongs to the event it
     followed, not to the next one, and a follow-up that succeeds has landed before ``apply_tour`` returns."""
-    from alerts.rules.effects import CountComplaint, SetDeadline
+    from alerts.rules.effects import SetDeadline
     from alerts.scheduling import EffectFailed
 
-    await redis_client.hset(keys.route_complaints("Good route"), "meals", 20)
-    await redis_client.hset(keys.route_complaints("Damaged route"), "meals", 20)
+    await redis_client.hset(keys.route_category_window("Good route"), "meals", 20)
+    await redis_client.hset(keys.route_category_window("Damaged route"), "meals", 20)
     # the damaged route's category alert cannot be written: its dedup key holds the wrong type
     await redis_client.hset(keys.alert_dedup("category_share:Damaged route:meals"), "x", "y")
 
     def planned(route: str, first: str) -> list[tuple[dict[str, Any], list[Any]]]:
-        return [({"tour_id": "T1", "seq": f"{first}-1"}, [CountComplaint(route, "east", "meals", f"{first}a")]),
+        return [({"tour_id": "T1", "seq": f"{first}-1"}, [count(route, f"{first}a")]),
                 ({"tour_id": "T1", "seq": f"{first}-2"}, [SetDeadline(f"d{first}", 1e10, "k", "T1")])]
 
     async with consumer_on_a_writer(redis_url, redis_client) as consumer:
@@ -396,12 +405,12 @@ async def test_a_consumer_cancelled_behind_a_follow_up_leaves_nothing_unawaited(
     an exception never retrieved."""
     import gc
 
-    from alerts.rules.effects import CountComplaint, SetDeadline
+    from alerts.rules.effects import SetDeadline
 
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: reported.append(context))
-    await redis_client.hset(keys.route_complaints("R"), "meals", 20)
+    await redis_client.hset(keys.route_category_window("R"), "meals", 20)
     try:
         async with consumer_on_a_writer(redis_url, redis_client) as consumer:
             steps: list[Any] = []
@@ -413,7 +422,7 @@ async def test_a_consumer_cancelled_behind_a_follow_up_leaves_nothing_unawaited(
 
             consumer.applier.apply_one = recording
             unpackable = SetDeadline("d2", None, "k", "T1")  # type: ignore[arg-type]
-            planned = [({"tour_id": "T1", "seq": "1-1"}, [CountComplaint("R", "east", "meals", "1a")]),
+            planned = [({"tour_id": "T1", "seq": "1-1"}, [count("R", "1a")]),
                        ({"tour_id": "T1", "seq": "1-2"}, [SetDeadline("d1", 1e10, "k", "T1"), unpackable])]
             task = asyncio.create_task(consumer.applier.apply_tour(planned, 0.0))
             async with asyncio.timeout(WAIT):

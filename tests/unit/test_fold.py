@@ -111,11 +111,62 @@ def test_urgent_complaint_track_refires_then_reopens_after_follow_up() -> None:
     solved = feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "note": "new room"})
     assert solved.solved_key == key
     track = feed.state.complaints[key]
-    assert track.solved_at is not None and track.followed_up_at is not None and track.closed
-    unhappy = feed.rate("a", 3)
+    # §10: the follow-up question went out with the answer; only an answer to it follows up
+    assert track.solved_at is not None and track.followup_sent_at is not None
+    assert track.followed_up_at is None and not track.closed
+    unhappy = feed.rate("a", 3)  # rated again, below 4: that is "not satisfied"
     assert (unhappy.complaint_key, unhappy.complaint_new) == (key + "#2", True)
+    assert (track.followed_up_at, track.satisfied, track.closed) == (T0 + feed.n, False, True)
     assert feed.state.complaints[key + "#2"].reopens == key
+    assert feed.state.complaints[key + "#2"].reopen_count == 1
     assert feed.state.urgent_latest["a"] == key + "#2"
+
+
+def _solved_urgent(feed: Feed) -> str:
+    key = f"urgent_complaint:T1:{DAY}:a"
+    feed.rate("a", 1)
+    feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "note": "new room"})
+    return key
+
+
+@pytest.mark.parametrize(("answers", "satisfied", "reopened"), [
+    ([True], True, False),
+    ([False], False, True),
+    ([False, True], True, True),  # the later answer is kept; the reopening it caused stays
+    ([False, False], False, True),  # reopened once however often it is said
+    ([True, False], False, True),
+])
+def test_followup_replies(answers: list[bool], satisfied: bool, reopened: bool) -> None:
+    feed = Feed()
+    key = _solved_urgent(feed)
+    results = [feed({"type": "followup_reply", "dedup_key": key, "satisfied": ok}) for ok in answers]
+    track = feed.state.complaints[key]
+    first_at = T0 + feed.n - len(answers) + 1
+    assert (track.followed_up_at, track.satisfied) == (first_at, satisfied)
+    new = [r.complaint_key for r in results if r.complaint_new]
+    assert new == ([key + "#2"] if reopened else [])
+    if reopened:
+        again = feed.state.complaints[key + "#2"]
+        assert (again.kind, again.reopens, again.reopen_count, again.solved_at) == ("urgent", key, 1, None)
+        assert feed.state.urgent_latest["a"] == key + "#2"
+
+
+def test_a_reply_to_no_complaint_changes_nothing() -> None:
+    feed = Feed()
+    folded = feed({"type": "followup_reply", "dedup_key": "urgent_complaint:T1:x", "satisfied": False})
+    assert folded.answered_key is None and not feed.state.complaints
+
+
+def test_a_guide_conflict_is_an_urgent_track_whatever_its_severity() -> None:
+    feed = Feed()
+    folded = feed({"type": "incident", "incident_id": "T1~abc", "kind": "conflict", "severity": "low",
+                   "summary": "two travellers quarrel", "guide": "g1"})
+    key = "urgent_complaint:T1~abc"
+    assert (folded.complaint_key, folded.complaint_new) == (key, True)
+    track = feed.state.complaints[key]
+    assert (track.kind, track.incident_id, track.traveller, track.day) == ("urgent", "T1~abc", None, DAY)
+    feed({"type": "incident_update", "incident_id": "T1~abc", "status": "resolved"})
+    assert track.solved_at is None  # resolving the incident is not the answer
 
 
 def test_resolve_without_a_note_does_not_solve() -> None:
@@ -151,11 +202,11 @@ def test_incident_alternatives_are_distinct_and_the_proof_is_the_third() -> None
 
 def test_incident_status_changes_once_and_resolved_is_final() -> None:
     feed = Feed()
-    feed({"type": "incident", "incident_id": "i1", "kind": "complaint", "severity": "low",
-          "summary": "noise"})
+    feed({"type": "incident", "incident_id": "i1", "kind": "delay", "severity": "low",
+          "summary": "traffic"})
     assert feed({"type": "incident_update", "incident_id": "i1", "status": "in_progress"}).status_changed
     done = feed({"type": "incident_update", "incident_id": "i1", "status": "resolved", "at": T0 + 900})
-    assert done.status_changed and done.solved_key == "complaint:i1"
+    assert done.status_changed and done.solved_key is None
     assert feed.state.incidents["i1"].resolved_at == T0 + 900
     assert not feed({"type": "incident_update", "incident_id": "i1", "status": "in_progress"}).status_changed
     assert not feed({"type": "incident_update", "incident_id": "nope", "status": "resolved"}).changed
@@ -197,7 +248,8 @@ def test_a_save_writes_only_the_records_that_changed() -> None:
     assert set(changed) == {"m", "r:2025-05-13:b", "c:complaint:T1:2025-05-13:b"}
     assert set(feed.state.take_changes()) == {"m"}  # nothing since: only the meta (last seq) is written
     # what the saves wrote, merged as the hash merges them, is the whole state
-    merged = {**feed.state.to_fields(["r:2025-05-12:a", "r:2025-05-12:b", "r:2025-05-12:c"]), **changed}
+    merged = {**feed.state.to_fields(["r:2025-05-12:a", "r:2025-05-12:b", "r:2025-05-12:c"]),
+              **changed}
     assert TourState.from_fields(merged) == feed.state
 
 
@@ -225,8 +277,8 @@ def test_solving_a_complaint_marks_its_track_for_the_next_save() -> None:
     feed({"type": "incident", "incident_id": "i1", "kind": "complaint", "severity": "medium", "summary": "rude"})
     feed.rate("a", 1, comment="the driver was rude")
     feed.state.take_changes()
-    feed({"type": "incident_update", "incident_id": "i1", "status": "resolved", "note": "apologised"})
-    assert "c:complaint:i1" in feed.state.take_changes()
+    feed({"type": "alert_action", "action": "resolve", "dedup_key": "urgent_complaint:i1", "note": "apologised"})
+    assert "c:urgent_complaint:i1" in feed.state.take_changes()
     key = f"urgent_complaint:T1:{DAY}:a"
     feed({"type": "alert_action", "action": "resolve", "dedup_key": key, "note": "refunded lunch"})
     assert set(feed.state.take_changes()) == {"m", f"c:{key}"}

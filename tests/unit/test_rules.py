@@ -184,15 +184,19 @@ def test_solved_urgent_complaint_follows_up_and_a_new_low_rating_reopens() -> No
     tour.rate("p1", 1)
     effects = tour.feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "note": "moved hotel",
                          "alert_id": "a1"})
-    assert {c.deadline_id for c in of(effects, ClearDeadline)} == {f"urgent_solution:{key}",
-                                                                    f"urgent_followup:{key}"}
-    (notice,) = of(effects, SendNotice)
-    assert (notice.kind, notice.audience, notice.to) == ("followup", "travellers", "p1")
-    assert notice.notice_id == f"followup:{key}"
+    # §10: the follow-up clock runs on until the traveller answers
+    assert {c.deadline_id for c in of(effects, ClearDeadline)} == {f"urgent_solution:{key}"}
+    answer, followup = of(effects, SendNotice)
+    assert (answer.kind, answer.audience, answer.to, answer.alert_id) == ("answer", "travellers", "p1", "a1")
+    assert "moved hotel" in answer.body and answer.notice_id == f"answer:{key}"
+    assert (followup.kind, followup.audience, followup.to, followup.alert_id) == ("followup", "travellers", "p1",
+                                                                                  "a1")
+    assert followup.notice_id == f"followup:{key}"
     assert of(tour.rate("p1", 4), UpsertAlert) == []  # satisfied now
     effects = tour.rate("p1", 3)
     found = alert(effects, "urgent_complaint")
     assert found is not None and found.dedup_key == key + "#2" and found.details["reopens"] == key
+    assert found.details["reopen_count"] == 1
     assert {d.deadline_id for d in of(effects, SetDeadline)} == {f"urgent_solution:{key}#2",
                                                                  f"urgent_followup:{key}#2"}
 
@@ -219,7 +223,9 @@ def test_complaint_opens_low_alert_with_response_deadline_and_counts_its_categor
 @pytest.mark.parametrize(("score", "comment", "notice"), [
     (5, "Our guide Li was wonderful, thank you", True),
     (5, "导游很专业，非常感谢", True),
-    (5, "What a beautiful lake", False),  # praise, but not about the guide
+    (5, "What a beautiful lake", False),  # praise, but not about the staff
+    (5, "The driver was so careful, thank you", False),  # the driver's tally (reports), no phone to tell
+    (5, "酒店前台很热情", False),
     (3, "Maybe the guide could speak slower", False),  # a suggestion
 ])
 def test_praise_reaches_the_guides(score: int, comment: str, notice: bool) -> None:
@@ -245,7 +251,9 @@ def incident(**extra: Any) -> dict[str, Any]:
     ("vehicle_breakdown", "medium", None, set(), ("vehicle",)),
     ("accident", "critical", None, {"incident"}, ("medical", "vehicle")),
     ("other", "medium", ["interpreter"], set(), ("interpreter",)),
-    ("complaint", "medium", None, {"complaint"}, None),
+    ("complaint", "medium", None, {"urgent_complaint"}, None),
+    ("conflict", "low", None, {"urgent_complaint"}, None),
+    ("conflict", "high", None, {"urgent_complaint", "incident"}, None),
 ])
 def test_incident(kind: str, severity: str, needs: list[str] | None, alerts: set[str],
                   pulled: tuple[str, ...] | None) -> None:
@@ -253,15 +261,16 @@ def test_incident(kind: str, severity: str, needs: list[str] | None, alerts: set
     assert {a.kind for a in of(effects, UpsertAlert)} == alerts
     for found in of(effects, UpsertAlert):
         assert found.details["incident_id"] == "i1"
-        assert found.dedup_key == ("incident:i1" if found.kind == "incident" else "complaint:i1")
+        assert found.dedup_key == ("incident:i1" if found.kind == "incident" else "urgent_complaint:i1")
     pulls = of(effects, PullResources)
     assert (pulls[0].kinds if pulls else None) == pulled
     if pulls:
         assert (pulls[0].capacity, pulls[0].region) == (12, "yn")
     (changed,) = of(effects, IncidentChanged)
     assert changed.incident["incident_id"] == "i1" and changed.incident["status"] == "open"
-    if kind == "complaint":
-        assert [d.deadline_id for d in of(effects, SetDeadline)] == ["complaint_response:complaint:i1"]
+    clocks = {d.deadline_id for d in of(effects, SetDeadline)}
+    assert clocks == ({"urgent_solution:urgent_complaint:i1", "urgent_followup:urgent_complaint:i1"}
+                      if kind in ("complaint", "conflict") else set())
 
 
 def test_attraction_closed_alternatives_in_time_clear_the_clock() -> None:
@@ -310,6 +319,24 @@ def test_alternatives_really_late_keep_the_breach() -> None:
     assert of(effects, ResolveAlert) == [] and of(effects, ClearDeadline) == []
 
 
+def test_a_guides_conflict_is_answered_and_followed_up_to_the_guides() -> None:
+    tour = Tour()
+    tour.feed(incident(kind="conflict", severity="low"))
+    key = "urgent_complaint:i1"
+    effects = tour.feed({"type": "alert_action", "dedup_key": key, "action": "resolve", "alert_id": "a9",
+                         "note": "separated the two groups"})
+    assert [(n.kind, n.audience, n.to, n.alert_id) for n in of(effects, SendNotice)] == [
+        ("answer", "guides", None, "a9"), ("followup", "guides", None, "a9")]
+    effects = tour.feed({"type": "followup_reply", "dedup_key": key, "satisfied": False, "sender": "supervisor:s1",
+                         "note": "they still argue"})
+    assert [c.deadline_id for c in of(effects, ClearDeadline)] == [f"urgent_followup:{key}"]
+    found = alert(effects, "urgent_complaint")
+    assert found is not None and found.dedup_key == key + "#2"
+    assert (found.details["reopens"], found.details["reopen_count"], found.details["incident_id"]) == (key, 1, "i1")
+    assert {d.deadline_id for d in of(effects, SetDeadline)} == {f"urgent_solution:{key}#2",
+                                                                 f"urgent_followup:{key}#2"}
+
+
 def test_alternatives_deadline_with_proof_in_time_is_no_breach() -> None:
     tour = Tour()
     tour.feed(incident(kind="attraction_closed", severity="medium", at=T0))
@@ -320,7 +347,7 @@ def test_alternatives_deadline_with_proof_in_time_is_no_breach() -> None:
     assert effects == []
 
 
-@pytest.mark.parametrize(("kind", "alerts"), [("attraction_closed", []), ("complaint", ["complaint:i1"])])
+@pytest.mark.parametrize(("kind", "alerts"), [("attraction_closed", []), ("complaint", [])])
 def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: str,
                                                                           alerts: list[str]) -> None:
     tour = Tour()
@@ -330,7 +357,8 @@ def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: s
     assert of(effects, ReleaseResources) == [ReleaseResources("i1", "T1", "yn")]
     assert [r.dedup_key for r in of(effects, ResolveAlert)] == ["incident:i1", *alerts]
     cleared = [c.deadline_id for c in of(effects, ClearDeadline)]
-    assert cleared == (["alt:i1"] if kind == "attraction_closed" else ["complaint_response:complaint:i1"])
+    # a guide's complaint is urgent (§10): resolving the incident leaves its alert and clocks to the supervisor
+    assert cleared == (["alt:i1"] if kind == "attraction_closed" else [])
     (changed,) = of(effects, IncidentChanged)
     assert changed.incident["status"] == "resolved"
     again = tour.feed({"type": "incident_update", "incident_id": "i1", "status": "resolved"})
@@ -344,7 +372,7 @@ def test_resolving_an_incident_resolves_its_alerts_and_releases_the_pool(kind: s
     ("urgent_solution", 3600.0, False),
     ("urgent_solution", 9000.0, True),  # solved, but after the due time: still a breach
     ("urgent_followup", None, True),
-    ("urgent_followup", 3600.0, False),
+    ("urgent_followup", 3600.0, True),  # §10: an answer with no reply to the follow-up is not a follow-up
 ])
 def test_urgent_complaint_clocks(kind: str, solve_at: float | None, breach: bool) -> None:
     tour = Tour()
@@ -413,7 +441,57 @@ def test_prompt_deadline(day: str, late_by: float, sent: bool, next_day: str | N
     if notices:
         assert (notices[0].notice_id, notices[0].kind, notices[0].audience) == (f"prompt:T1:{day}", "prompt",
                                                                                 "travellers")
-    assert [d.subject["day"] for d in of(effects, SetDeadline)] == ([next_day] if next_day else [])
+    prompts = [d.subject["day"] for d in of(effects, SetDeadline) if d.kind == "prompt"]
+    assert prompts == ([next_day] if next_day else [])
+    # tonight's second prompt (21:00) and response check (22:00) are armed with it, on the same day
+    assert {(d.deadline_id, d.due - due) for d in of(effects, SetDeadline) if d.kind != "prompt"} == ({
+        (f"prompt:T1:{day}:2", 3600.0), (f"response_check:T1:{day}", 7200.0)} if sent else set())
+
+
+def _evening(tour: Tour, kind: str, deadline_id: str, late_by: float = 1.0) -> list[Any]:
+    due = PROMPT_DAY1 + (3600 if kind == "reprompt" else 7200)
+    return tour.feed(deadline_event(kind, deadline_id, due, due + late_by, day=DAY1), now=due + late_by)
+
+
+def _seen(tour: Tour, *travellers: str) -> None:
+    """Each joined or connected: one of the tour's people (the §11 `person` event, written by the web process)."""
+    for who in travellers:
+        tour.feed({"type": "person", "person": who, "name": None, "sender": "system"})
+
+
+def test_the_second_prompt_goes_to_the_silent_travellers_who_use_the_app() -> None:
+    tour = Tour()
+    _seen(tour, "p1", "p2", "p3")
+    tour.rate("p1", 5)
+    tour.rate("p4", 4)  # rated without a `person` event first: uses the app all the same
+    (notice,) = of(_evening(tour, "reprompt", f"prompt:T1:{DAY1}:2"), SendNotice)
+    assert (notice.notice_id, notice.kind, notice.to) == (f"prompt:T1:{DAY1}:2", "prompt", ("p2", "p3"))
+    assert _evening(tour, "reprompt", f"prompt:T1:{DAY1}:2", late_by=7201.0) == []  # hours late: skipped
+    tour.rate("p2", 4)
+    tour.rate("p3", 4)
+    assert _evening(tour, "reprompt", f"prompt:T1:{DAY1}:2") == []  # everyone rated: nobody to ask
+
+
+@pytest.mark.parametrize(("seen", "rated", "alerts"), [
+    (["p1", "p2", "p3", "p4"], ["p1"], True),  # 1 of 4 < 50 %
+    (["p1", "p2", "p3", "p4"], ["p1", "p2"], False),  # 2 of 4: the line itself is met
+    (["p1", "p2"], [], False),  # two joined a tour of 30: too few to judge, no nightly alert
+    ([], [], False),
+    (["p1", "p2", "p3"], ["p9"], True),  # 1 of 4 (p9 rated, so uses the app)
+])
+def test_low_response_is_measured_against_the_travellers_who_use_the_app(seen: list[str], rated: list[str],
+                                                                         alerts: bool) -> None:
+    tour = Tour()
+    _seen(tour, *seen)
+    for who in rated:
+        tour.rate(who, 5)
+    effects = _evening(tour, "response_check", f"response_check:T1:{DAY1}")
+    found = alert(effects, "low_response")
+    assert (found is not None) == alerts
+    if found is not None:
+        assert (found.dedup_key, found.severity, found.escalate) == (f"low_response:T1:{DAY1}", "medium", False)
+        users = len(set(seen) | set(rated))
+        assert (found.details["ratings"], found.details["travellers_using_app"]) == (len(rated), users)
 
 
 # ---- replay ----------------------------------------------------------------------------------------------
@@ -429,3 +507,8 @@ def test_replay_from_a_saved_state_gives_the_same_effects() -> None:
     second = evaluate(restored, event, fold(restored, dict(event)), tour.settings, T0 + 60)
     assert first == second
     assert {type(e).__name__ for e in first} >= {"UpsertAlert", "SetDeadline"}
+
+
+def test_praise_of_the_guide_and_the_driver_names_both() -> None:
+    (notice,) = of(Tour().rate("p1", 5, comment="导游很专业，司机师傅开车很稳"), SendNotice)
+    assert notice.title == "A traveller praised you and the driver" and notice.audience == "guides"

@@ -35,6 +35,16 @@ if note ~= '' then
   entry.note = note
 end
 local set = {'status', to, 'updated_at', now}
+-- when it was first acknowledged and when resolved: the desk's MTTA and MTTR (reports)
+if to == 'acknowledged' and not h.acked_at then
+  h.acked_at = now
+  set[#set + 1] = 'acked_at'
+  set[#set + 1] = now
+elseif to == 'resolved' then
+  h.resolved_at = now
+  set[#set + 1] = 'resolved_at'
+  set[#set + 1] = now
+end
 if action == 'assign' then
   entry.assignee = assignee
   h.assignee = assignee

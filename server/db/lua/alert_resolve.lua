@@ -14,8 +14,8 @@ if not id then
 end
 local now, by, note = ARGV[3], ARGV[7], ARGV[8]
 audit(id, {at = now, by = by, action = 'resolve', from = h.status, to = 'resolved', note = note})
-h.status, h.updated_at = 'resolved', now
-redis.call('HSET', alert_key(id), 'status', 'resolved', 'updated_at', now)
+h.status, h.updated_at, h.resolved_at = 'resolved', now, now
+redis.call('HSET', alert_key(id), 'status', 'resolved', 'updated_at', now, 'resolved_at', now)
 if note ~= '' then
   add_note(id, h, now, by, note)
 end

@@ -89,10 +89,24 @@ async def assign_alert(request: Request) -> Response:
     return await _act(request, authenticate(request, ROLES), "assign")
 
 
+async def followup_alert(request: Request) -> Response:
+    """``POST /api/alerts/{alert_id}/followup`` ``{"satisfied": bool, "note"}``: a follow-up made by telephone."""
+    claims = authenticate(request, ROLES)
+    body = await json_body(request)
+    satisfied = body.get("satisfied")
+    if type(satisfied) is not bool:
+        raise Invalid("satisfied must be true or false", field="satisfied")
+    note = _text(body, "note", MAX_NOTE, required=False)
+    alert = await _store(request).record_followup(request.path_params["alert_id"], f"{claims.role}:{claims.sub}",
+                                                  satisfied, note, time.time(), regions_check=claims.sees_region)
+    return JSONResponse({"alert": alert, "recorded": True, "satisfied": satisfied})
+
+
 routes: list[Any] = [
     Route("/api/alerts", list_alerts, methods=["GET"]),
     Route("/api/alerts/{alert_id}", get_alert, methods=["GET"]),
     Route("/api/alerts/{alert_id}/ack", ack_alert, methods=["POST"]),
     Route("/api/alerts/{alert_id}/resolve", resolve_alert, methods=["POST"]),
     Route("/api/alerts/{alert_id}/assign", assign_alert, methods=["POST"]),
+    Route("/api/alerts/{alert_id}/followup", followup_alert, methods=["POST"]),
 ]

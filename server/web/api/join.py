@@ -92,7 +92,8 @@ async def join_tour(request: Request) -> Response:
     token = issue(state.settings.secret, role="traveller", sub=sub, tours=[tour.tour_id], ttl=expires_at - now,
                   now=now)
     await joins.record_joined(state.redis, tour.tour_id, sub, name.strip())
-    # §11: from now on one of the tour's people (a safety check counts them), under the name they gave
+    # from now on one of the tour's people: a safety check counts them (§11), and so do the second prompt and the
+    # response check (§10: the travellers who use the app), under the name they gave
     await record_person(state.writer, state.settings.storage.shards, tour.tour_id, sub, name.strip() or None, now)
     return JSONResponse({"token": token, "tour_id": tour.tour_id, "sub": sub})
 

@@ -14,6 +14,7 @@
   const SEVERITY_RANK = { critical: 3, high: 2, medium: 1, low: 0 };
   const SEVERITIES = ["critical", "high", "medium", "low"];
   const FADE_MS = 1500;
+  const CLOCKS = ["solution", "followup", "response"]; // a complaint's 2 h, 24 h and 48 h clocks (contract §10)
 
   function rank(alert) {
     const r = SEVERITY_RANK[alert.severity];
@@ -143,6 +144,7 @@
     parts.regionLabel = el("dt");
     parts.assigneeLabel = el("dt");
     parts.details = el("p", { cls: "details" });
+    parts.clocks = el("ul", { cls: "clocks" });
     parts.paged = el("p", { cls: "paged" }); // who was paged, and whether they were reached (said.js)
     parts.ack = el("button", { cls: "btn btn-ack", attrs: { type: "button" }, data: { action: "ack" } });
     parts.assigneeInput = el("input", {
@@ -167,6 +169,7 @@
         el("div", null, [parts.assigneeLabel, parts.assignee]),
       ]),
       parts.details,
+      parts.clocks,
       parts.paged,
       el("div", { cls: "alert-actions" }, [
         parts.ack,
@@ -204,6 +207,7 @@
     row.dataset.kind = dash(a.kind);
     row.dataset.region = dash(a.region);
     row.dataset.tourId = dash(a.tour_id);
+    row.dataset.dedupKey = dash(a.dedup_key);
     const keep = ["flash", "busy"].filter(function (c) { return row.classList.contains(c); });
     row.className = ["alert", "sev-" + severity, "status-" + (typeof a.status === "string" ? a.status : "unknown")]
       .concat(entry.leaving ? ["leaving"] : [], keep).join(" ");
@@ -229,6 +233,7 @@
     // said as to a person (said.js, the port of alerts/rules/say.py): never raw details, epochs or internal ids
     TP.said.fill(p.details, a, TP.i18n.lang());
     TP.said.fillPaged(p.paged, a, TP.i18n.lang());
+    this.fillClocks(p.clocks, a.details);
 
     p.ack.textContent = t("action.ack");
     p.assign.textContent = t("action.assign");
@@ -246,9 +251,24 @@
     this.tickRow(entry, Date.now());
   };
 
+  /* A complaint's clocks (details.clocks: solution 2 h, followup 24 h, response 48 h) as countdowns. */
+  AlertList.prototype.fillClocks = function (list, details) {
+    const clocks = details && typeof details.clocks === "object" && details.clocks ? details.clocks : {};
+    const now = Date.now();
+    list.replaceChildren.apply(list, CLOCKS.filter(function (name) { return typeof clocks[name] === "string"; })
+      .map(function (name) {
+        const countdown = el("span", { cls: "countdown", data: { deadline: clocks[name] } });
+        TP.dom.tickDeadline(countdown, now);
+        return el("li", { cls: "clock", data: { clock: name } }, [
+          el("span", { cls: "clock-name", text: TP.i18n.t("clock." + name) }), countdown]);
+      }));
+    list.hidden = !list.children.length;
+  };
+
   AlertList.prototype.tickRow = function (entry, now) {
     const opened = TP.dom.parseTime(entry.data.opened_at);
     entry.parts.age.textContent = opened === null ? TP.dom.DASH : TP.dom.duration(now - opened);
+    entry.parts.clocks.querySelectorAll(".countdown").forEach(function (node) { TP.dom.tickDeadline(node, now); });
   };
 
   AlertList.prototype.tick = function (now) {

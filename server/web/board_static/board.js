@@ -300,6 +300,72 @@
     try { return await res.json(); } catch (_) { return null; }
   }
 
+  /* The raw body of a GET (the feedback CSV), or null after the same toasts as api(). */
+  async function fetchRaw(path) {
+    let res;
+    try {
+      res = await fetch(path, { headers: { Authorization: "Bearer " + store.token }, cache: "no-store",
+        credentials: "same-origin" });
+    } catch (_) {
+      return null;
+    }
+    if (!res.ok) {
+      toast(t("toast.http", { what: t("what.feedback"), status: res.status }), "warn");
+      return null;
+    }
+    return res.blob();
+  }
+
+  /* ---- tabs: live, feedback, reports ---- */
+
+  function showTab(name) {
+    document.querySelectorAll(".tab[data-tab]").forEach(function (tab) {
+      tab.setAttribute("aria-selected", String(tab.dataset.tab === name));
+    });
+    document.querySelectorAll("[data-tab-panel]").forEach(function (panel) {
+      panel.hidden = panel.dataset.tabPanel !== name;
+    });
+    document.body.dataset.tab = name;
+    if (name === "feedback" && !feedbackTab.loaded) { feedbackTab.loaded = true; feedbackTab.load(false); }
+    if (name === "reports" && !reportsTab.data) reportsTab.load();
+  }
+
+  function spotlight(node) {
+    node.scrollIntoView({ block: "center" });
+    node.classList.add("focus");
+    setTimeout(function () { node.classList.remove("focus"); }, 4000);
+  }
+
+  function focusTour(tourId) {
+    showTab("live");
+    const row = Array.from(document.querySelectorAll("#tours-table tr[data-tour-id]")).find(function (r) {
+      return r.dataset.tourId === tourId;
+    });
+    if (row && !row.hidden) spotlight(row);
+    else toast(t("feedback.tour_gone", { tour: tourId }), "warn");
+  }
+
+  function focusAlert(dedupKey) {
+    showTab("live");
+    const row = Array.from(document.querySelectorAll("li.alert[data-dedup-key]")).find(function (r) {
+      return r.dataset.dedupKey === dedupKey;
+    });
+    if (row && !row.hidden) spotlight(row);
+    else toast(t("feedback.alert_gone"), "warn");
+  }
+
+  const insightsHost = { api: api, fetchRaw: fetchRaw, focusTour: focusTour, focusAlert: focusAlert };
+  const feedbackTab = new TP.FeedbackTab(insightsHost, {
+    form: $("feedback-filters"), list: $("feedback-list"), empty: $("feedback-empty"), more: $("feedback-more"),
+    count: $("feedback-count"), csv: $("feedback-csv"),
+  });
+  const reportsTab = new TP.ReportsTab(insightsHost, {
+    form: $("reports-filters"), charts: $("reports-charts"), empty: $("reports-empty"), range: $("reports-range"),
+  });
+  document.querySelectorAll(".tab[data-tab]").forEach(function (tab) {
+    tab.addEventListener("click", function () { showTab(tab.dataset.tab); });
+  });
+
   async function loadTours() {
     if (store.loading.tours || !store.token) return;
     store.loading.tours = true;
@@ -396,6 +462,8 @@
     list.relabel();
     tours.render();
     pool.render();
+    feedbackTab.render();
+    reportsTab.render();
   }
 
   /* ---- start, sign in, sign out ---- */

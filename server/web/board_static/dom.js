@@ -153,8 +153,23 @@
     return root;
   }
 
+  /* A countdown element ([data-deadline] = an ISO time): "due in 1h 5m" / "overdue 3m", refreshed each second. */
+  function tickDeadline(node, now) {
+    const t = TP.i18n.t;
+    const due = parseTime(node.dataset.deadline);
+    if (due === null) {
+      node.textContent = t("deadline.none");
+      return;
+    }
+    const left = due - now;
+    node.textContent = left >= 0 ? t("deadline.in", { t: duration(left) }) : t("deadline.over", { t: duration(-left) });
+    node.classList.toggle("overdue", left < 0);
+    node.classList.toggle("soon", left >= 0 && left < 10 * 60 * 1000);
+  }
+
   TP.dom = {
     el: el,
+    tickDeadline: tickDeadline,
     fill: fill,
     svg: svg,
     dash: dash,

@@ -28,19 +28,7 @@
     }))]);
   }
 
-  function tickDeadline(node, now) {
-    const t = TP.i18n.t;
-    const due = TP.dom.parseTime(node.dataset.deadline);
-    if (due === null) {
-      node.textContent = t("deadline.none");
-      return;
-    }
-    const left = due - now;
-    node.textContent = left >= 0 ? t("deadline.in", { t: TP.dom.duration(left) })
-      : t("deadline.over", { t: TP.dom.duration(-left) });
-    node.classList.toggle("overdue", left < 0);
-    node.classList.toggle("soon", left >= 0 && left < 10 * 60 * 1000);
-  }
+  const tickDeadline = TP.dom.tickDeadline;
 
   /* ---- tours ---- */
 
