@@ -123,14 +123,14 @@ export class SafetyChecks {
     const note = el("textarea", { id: noteId, rows: 2, maxlength: 2000 });
     note.value = this.notes[c.check_id] || "";
     note.addEventListener("input", () => { this.notes[c.check_id] = note.value; });
-    node.append(
+    node.append(...[
       el("div", { cls: "check-buttons" }, [
         el("button", { type: "button", cls: "btn huge safe", "data-tp": "check-safe", text: t("check.safe"),
                        disabled: c.busy, onclick: () => this.answer(c, "safe") }),
         el("button", { type: "button", cls: "btn huge help", "data-tp": "check-help", text: t("check.help"),
                        disabled: c.busy, onclick: () => this.answer(c, "need_help") })]),
       c.busy ? el("p", { cls: "status", role: "status", text: t("check.locating") }) : null,
-      el("label", { cls: "field", for: noteId }, [el("span", { text: t("check.note") })]), note);
+      el("label", { cls: "field", for: noteId }, [el("span", { text: t("check.note") })]), note].filter(Boolean));
     return node;
   }
 
