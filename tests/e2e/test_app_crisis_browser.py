@@ -15,7 +15,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, expect
 
-from tests.conftest import register_tour
+from tests.conftest import register_tour, token
 from tests.e2e import test_app_browser as app_tests
 from tests.e2e.test_app_browser import ANDROID, FAST, IPHONE, STAFF, alerts_of, api, guide, open_app, traveller, until
 
@@ -173,3 +173,16 @@ async def _no_serious_violations(axe: Axe, page: Page) -> None:
     results = await axe.run(page)
     bad = [v for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, [(v["id"], [n["target"] for n in v["nodes"]]) for v in bad]
+
+
+async def test_a_guide_of_two_tours_sees_one_card_and_each_tours_roll_up(phones, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        for tour_id in ("T1", "T2"):
+            await register_tour(base, tour_id, region="yunnan")
+        page = await open_app(phones, base, token("guide", "g1", tours=("T1", "T2")))
+        started = await api(base, "POST", "/api/safety-checks", json={"tour_ids": ["T1", "T2"], "message": "Safe?"})
+        check_id = started["check_id"]
+        await expect(page.locator(f'[data-rollup="{check_id}"] h2')).to_contain_text("T1")
+        await page.select_option("#tour-pick", "T2")
+        await expect(page.locator(f'[data-rollup="{check_id}"] h2')).to_contain_text("T2")
+        await expect(page.locator("[data-check-id]")).to_have_count(1)  # one check to answer, for both tours

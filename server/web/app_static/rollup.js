@@ -19,6 +19,7 @@ export class RollUp {
 
   view(tourId) {
     this.tourId = tourId;
+    this.drawn = null;
     this.node = el("div", { cls: "rollups" });
     this.render();
     clearInterval(this.poller);
@@ -29,7 +30,7 @@ export class RollUp {
 
   watched() {
     const now = Date.now();
-    return this.checks.checks.filter((c) => c.tour_id === this.tourId && Date.parse(c.deadline) + 3600000 > now);
+    return this.checks.checks.filter((c) => c.tours.includes(this.tourId) && Date.parse(c.deadline) + 3600000 > now);
   }
 
   async refresh() {
@@ -64,6 +65,10 @@ export class RollUp {
 
   render() {
     if (!this.node) return;
+    // redraw only on a change: a poll that changes nothing must not move a finger's target or the focus
+    const signature = JSON.stringify([this.watched().map((c) => c.check_id), this.data, this.pending, navigator.onLine]);
+    if (signature === this.drawn && this.node.isConnected) return;
+    this.drawn = signature;
     clear(this.node);
     for (const check of this.watched()) {
       const all = this.data[check.check_id];

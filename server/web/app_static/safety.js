@@ -26,7 +26,7 @@ export class SafetyChecks {
   constructor(link) {
     this.link = link;
     const now = Date.now();
-    this.checks = load(KEY, []).filter((c) => Date.parse(c.deadline) + KEEP_MS > now);
+    this.checks = load(KEY, []).filter((c) => Array.isArray(c.tours) && Date.parse(c.deadline) + KEEP_MS > now);
     this.node = null;
     this.listeners = [];
     this.notes = {};
@@ -35,10 +35,13 @@ export class SafetyChecks {
   /* a safety_check push: new, or one already known (a repeat, a reconnect) that changes nothing shown */
   add(frame) {
     const known = this.checks.find((c) => c.check_id === frame.check_id);
-    if (known) return;
-    this.checks.unshift({ check_id: String(frame.check_id), message: String(frame.message || ""),
-                          deadline: String(frame.deadline), tour_id: frame.tour_id, status: null, reply: null,
-                          delivered: false, located: false, busy: false });
+    if (known && known.tours.includes(frame.tour_id)) return;
+    if (known) known.tours.push(frame.tour_id); // a guide of two tours the check went to: one card, both roll-ups
+    else {
+      this.checks.unshift({ check_id: String(frame.check_id), message: String(frame.message || ""),
+                            deadline: String(frame.deadline), tours: [frame.tour_id], status: null, reply: null,
+                            delivered: false, located: false, busy: false });
+    }
     this.keep();
     this.listeners.forEach((fn) => fn(frame.check_id));
   }
