@@ -186,3 +186,15 @@ async def test_a_guide_of_two_tours_sees_one_card_and_each_tours_roll_up(phones,
         await page.select_option("#tour-pick", "T2")
         await expect(page.locator(f'[data-rollup="{check_id}"] h2')).to_contain_text("T2")
         await expect(page.locator("[data-check-id]")).to_have_count(1)  # one check to answer, for both tours
+
+
+async def test_i_need_help_without_the_phones_location_still_goes_out(phones, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        page = await open_app(phones, base, traveller("t1"))  # no geolocation permission granted
+        check_id = await start_check(base)
+        card = page.locator(f'[data-check-id="{check_id}"]')
+        await card.locator('[data-tp="check-help"]').click()
+        await expect(card.locator('[data-delivered="true"]')).to_contain_text("could not be added")
+        alerts = await until(lambda: alerts_of(base, "safety_help"))
+        assert [a["details"]["location"] for a in alerts] == [None]

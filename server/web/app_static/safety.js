@@ -43,7 +43,15 @@ export class SafetyChecks {
                             delivered: false, located: false, busy: false });
     }
     this.keep();
+    if (!known) this.alert(frame.check_id);
     this.listeners.forEach((fn) => fn(frame.check_id));
+  }
+
+  /* a new check: the phone buzzes and the card comes into view, whatever the person was reading */
+  alert(checkId) {
+    if (navigator.vibrate) navigator.vibrate([300, 150, 300]);
+    const card = this.node && [...this.node.children].find((n) => n.dataset.checkId === checkId);
+    if (card && card.scrollIntoView) card.scrollIntoView({ block: "start" });
   }
 
   /* shown: every check before its deadline; after it, only the unanswered (a late answer still counts) */
