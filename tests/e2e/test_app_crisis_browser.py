@@ -1,5 +1,6 @@
 """The phone app's crisis screens (contract §11) in a real browser: a notice with choices, the safety check card
-("I'm safe" / "I need help", with the phone's location) and the guide's roll-up with answers for travellers.
+("I'm safe" / "I need help", with the phone's location) and the guide's roll-up with answers for travellers; and
+the answer to a complaint with its satisfaction follow-up (contract §10).
 Real uvicorn, watcher and Valkey; Debian's headless Chromium with Playwright's Android and iPhone descriptors.
 
 As in ``test_app_browser``: waits are on what the app draws and on the server side settling (polled), never fixed
@@ -198,3 +199,31 @@ async def test_i_need_help_without_the_phones_location_still_goes_out(phones, ap
         await expect(card.locator('[data-delivered="true"]')).to_contain_text("could not be added")
         alerts = await until(lambda: alerts_of(base, "safety_help"))
         assert [a["details"]["location"] for a in alerts] == [None]
+
+
+async def test_an_answered_complaint_reaches_the_phone_and_not_satisfied_reopens_it(phones, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan")
+        page = await open_app(phones, base, traveller("t1"), device=IPHONE)
+        await page.click('[data-tp="score-1"]')
+        await page.fill('[data-tp="comment"]', "The bus left without us, nobody helped")
+        await page.click('[data-tp="send-rating"]')
+        alert = (await until(lambda: alerts_of(base, "urgent_complaint")))[0]
+        await api(base, "POST", f"/api/alerts/{alert['alert_id']}/resolve",
+                  json={"note": "We are sorry: the driver was warned and we refund the afternoon"})
+        answer = page.locator('[data-tp="notice"].kind-answer')
+        await expect(answer).to_contain_text("we refund the afternoon")
+        followup = page.locator('[data-tp="notice"].kind-followup')
+        await expect(followup.locator('[data-tp="followup-yes"]')).to_be_visible()
+        await _no_serious_violations(Axe(), page)
+        await followup.locator('[data-tp="followup-score-2"]').click()
+        await followup.locator("textarea").fill("Still waiting for the refund")
+        await followup.locator('[data-tp="followup-no"]').click()
+        await expect(followup.locator('[data-delivered="true"]')).to_contain_text("Received")
+        await expect(followup.locator('[data-tp="followup-no"]')).to_have_count(0)  # asked once
+
+        async def reopened() -> list[dict[str, Any]]:
+            return [a for a in await alerts_of(base, "urgent_complaint") if a["details"].get("reopens")]
+
+        again = (await until(reopened))[0]
+        assert again["details"]["reopen_count"] == 1 and again["alert_id"] != alert["alert_id"]

@@ -70,6 +70,11 @@ const en = {
   "msg.rating": "rating", "msg.incident": "incident report", "msg.incident_update": "incident update",
   "msg.notice_read": "read receipt", "msg.notice_reply": "choice", "msg.safety_reply": "safety answer",
   "msg.followup_reply": "follow-up answer",
+  "followup.ask": "Are you satisfied with how your complaint was handled?", "followup.yes": "Yes, satisfied",
+  "followup.no": "No, not satisfied", "followup.score": "Your score now (optional)",
+  "followup.comment": "Anything to add? (optional)", "followup.said.yes": "You answered: satisfied. Thank you!",
+  "followup.said.no": "You answered: not satisfied. We will look at it again and contact you.",
+  "followup.queued": "Saved on your phone; it will be sent as soon as there is signal.", "followup.delivered": "Received ✓",
 };
 const zh = {
   "conn.online": "在线", "conn.offline": "离线", "conn.connecting": "连接中…", "outbox": "待发送：",
@@ -135,6 +140,10 @@ const zh = {
   "msg.rating": "评价", "msg.incident": "事件上报", "msg.incident_update": "事件更新",
   "msg.notice_read": "已读回执", "msg.notice_reply": "选择", "msg.safety_reply": "安全回复",
   "msg.followup_reply": "回访答复",
+  "followup.ask": "您对投诉的处理结果满意吗？", "followup.yes": "满意", "followup.no": "不满意",
+  "followup.score": "您现在的评分（可选）", "followup.comment": "还有什么要补充的吗？（可选）",
+  "followup.said.yes": "您的回复：满意。谢谢！", "followup.said.no": "您的回复：不满意。我们会重新处理并与您联系。",
+  "followup.queued": "已保存在手机上，有信号时立即发出。", "followup.delivered": "已收到 ✓",
 };
 const dicts = { en, zh };
 let current = pick();

@@ -111,7 +111,7 @@ function start() {
     },
     onRefused: () => checkToken(link ? link.token : token, claims),
   });
-  const inbox = new Inbox(link);
+  const inbox = new Inbox(link, claims.role);
   const checks = new SafetyChecks(link);
   const tourId = claims.tours[0];
   screen = claims.role === "guide"

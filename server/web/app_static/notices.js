@@ -1,19 +1,21 @@
 /* The notices inbox (traveller and guide): pushed notices kept on the phone, newest first, each with a read
  * receipt (`notice_read`) and, on a notice with choices, one button per choice (`notice_reply`; a later choice
- * replaces the earlier). Both go through the outbox like every other message. */
+ * replaces the earlier); an `answer` to one's complaint stands out, and a traveller's `followup` asks whether they
+ * are satisfied now (followup.js). Everything goes through the outbox like every other message. */
 import { el, clear, load, save, newId } from "./dom.js";
 import { t } from "./i18n.js";
+import { followupBlock } from "./followup.js";
 
 const KEY = "tp.notices";
 const KEEP = 100;
 
 export class Inbox {
-  constructor(link) { this.link = link; this.items = load(KEY, []); this.node = null; }
+  constructor(link, role) { this.link = link; this.role = role; this.items = load(KEY, []); this.node = null; }
 
   add(frame) {
     if (this.items.some((n) => n.notice_id === frame.notice_id)) return;
     const item = { notice_id: frame.notice_id, kind: frame.kind, title: frame.title, body: frame.body,
-                   tour_id: frame.tour_id, read: false, at: Date.now() };
+                   tour_id: frame.tour_id, alert_id: frame.alert_id || null, read: false, at: Date.now() };
     if (Array.isArray(frame.choices) && frame.choices.length) {
       Object.assign(item, { choices: frame.choices.map(String), chosen: null, reply: null, delivered: false });
     }
@@ -39,13 +41,15 @@ export class Inbox {
 
   /* the outbox delivered a reply: only the latest choice's ack says "received" */
   acked(entry) {
-    const item = entry.msg.type === "notice_reply" && this.items.find((n) => n.reply === entry.msg.id);
+    const replies = ["notice_reply", "followup_reply"];
+    const item = replies.includes(entry.msg.type) && this.items.find((n) => n.reply === entry.msg.id);
     if (item) { item.delivered = true; this.keep(); }
   }
 
   failed(entry) {
-    const item = entry.msg.type === "notice_reply" && this.items.find((n) => n.reply === entry.msg.id);
-    if (item) { Object.assign(item, { chosen: null, reply: null }); this.keep(); }
+    const item = ["notice_reply", "followup_reply"].includes(entry.msg.type) &&
+      this.items.find((n) => n.reply === entry.msg.id);
+    if (item) { Object.assign(item, { chosen: null, satisfied: null, reply: null }); this.keep(); }
   }
 
   view(titleKey) {
@@ -67,6 +71,7 @@ export class Inbox {
         el("h3", { text: item.title }),
         el("p", { text: item.body }),
         item.choices ? this.choices(item) : null,
+        item.kind === "followup" && this.role === "traveller" ? followupBlock(this, item) : null,
         unread ? el("button", { type: "button", cls: "btn", "data-tp": "notice-read", text: t("notice.read"),
                                 onclick: () => this.markRead(item) })
                : el("span", { cls: "muted", text: t("notice.isread") }),
