@@ -2,7 +2,8 @@
 
 Starts an embedded Valkey and the app (with its watcher) on a loopback port, registers a tour, lets a few
 travellers rate and a guide report a closed attraction, pushes a notice, then shoots the traveller's and the guide's
-screens in English and Chinese in headless Chromium with the Pixel 7 viewport.
+screens in English and Chinese in headless Chromium with the Pixel 7 viewport; then starts a safety check and
+shoots its card on a traveller's phone and the roll-up on the guide's (contract §11), in both languages.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import uvicorn
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, async_playwright
 from websockets.asyncio.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -98,9 +99,40 @@ async def main() -> None:
                     await page.evaluate("window.scrollTo(0, 0)")
                     await page.screenshot(path=str(OUT / f"app-{role}-{lang}.png"), full_page=True)
                     await context.close()
+            await crisis_shots(base, browser, device)
             await browser.close()
         server.should_exit = True
         await task
+
+
+async def crisis_shots(base: str, browser: Browser, device: dict[str, object]) -> None:
+    """A safety check to T1, two named travellers who joined, one of them answered: the card and the roll-up."""
+    supervisor = {"Authorization": f"Bearer {tok('supervisor', 's1', regions=['yunnan'])}"}
+    guide = {"Authorization": f"Bearer {tok('guide', 'g1', tours=['T1'])}"}
+    async with httpx.AsyncClient(base_url=base) as http:
+        code = (await http.get("/api/tours/T1/join", headers=guide)).json()["code"]
+        for name in ("王芳", "Anna Schmidt"):
+            await http.post("/api/join", json={"code": code, "name": name})
+        check = (await http.post("/api/safety-checks", headers=supervisor, json={
+            "tour_ids": ["T1"], "deadline": "30m",
+            "message": "Typhoon Muifa reaches Dali at 18:00. Are you safe? / 台风梅花 18:00 抵达大理，您安全吗？",
+        })).json()
+    await send(base, "traveller", "t0", {"type": "safety_reply", "id": "s0", "check_id": check["check_id"],
+                                         "status": "safe"})
+    for lang, locale in (("en", "en-GB"), ("zh", "zh-CN")):
+        for role, sub, shot in (("traveller", "t9", "safety"), ("guide", "g1", "rollup")):
+            context = await browser.new_context(**device, locale=locale)
+            page = await context.new_page()
+            await page.goto(f"{base}/app#token={tok(role, sub, tours=['T1'])}")
+            await page.wait_for_selector('body[data-conn="online"]', state="attached")
+            if role == "traveller":
+                await page.wait_for_selector('[data-tp="check-help"]')
+                await page.screenshot(path=str(OUT / f"app-{shot}-{lang}.png"))
+            else:
+                await page.wait_for_selector('[data-tp="answer-for-safe"]')
+                await page.evaluate("document.querySelector('.bar').style.position = 'static'")  # not over the card
+                await page.locator("[data-rollup]").screenshot(path=str(OUT / f"app-{shot}-{lang}.png"))
+            await context.close()
 
 
 if __name__ == "__main__":

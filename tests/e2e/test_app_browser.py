@@ -50,13 +50,14 @@ async def browser(pw: Any) -> AsyncIterator[Browser]:
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def phones(pw: Any, browser: Browser) -> AsyncIterator[Callable[..., Awaitable[Page]]]:
-    """``await phones(url, device=..., locale=...)``: a fresh phone (its own profile) showing ``url``."""
+    """``await phones(url, device=..., locale=..., **context_kw)``: a fresh phone (its own profile) showing ``url``;
+    ``context_kw`` go to ``browser.new_context`` (``permissions``, ``geolocation``)."""
     opened: list[BrowserContext] = []
     crashes: list[str] = []  # uncaught errors in any page: a blank screen on a real phone
 
-    async def open_phone(url: str, device: str = ANDROID, locale: str = "en-GB") -> Page:
+    async def open_phone(url: str, device: str = ANDROID, locale: str = "en-GB", **context_kw: Any) -> Page:
         descriptor = {k: v for k, v in pw.devices[device].items() if k != "default_browser_type"}
-        context = await browser.new_context(**descriptor, locale=locale)
+        context = await browser.new_context(**descriptor, locale=locale, **context_kw)
         opened.append(context)
         context.set_default_timeout(WAIT * 1000)
         page = await context.new_page()

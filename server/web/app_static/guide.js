@@ -3,6 +3,7 @@
  * Complaints are shown by kind and clock only: the server never tells a guide who complained. */
 import { el, clear, newId, load, save, showError } from "./dom.js";
 import { t, duration } from "./i18n.js";
+import { RollUp } from "./rollup.js";
 
 const KINDS = ["attraction_closed", "vehicle_breakdown", "medical", "lost_document", "accident", "delay", "weather",
                "lodging_problem", "conflict", "complaint", "other"];
@@ -13,13 +14,14 @@ const POLL_MS = 30000;
 const IDS = "tp.incidentIds";
 
 export class GuideScreen {
-  constructor({ claims, link, inbox, token }) {
-    Object.assign(this, { claims, link, inbox, token });
+  constructor({ claims, link, inbox, checks, token }) {
+    Object.assign(this, { claims, link, inbox, checks, token });
     const chosen = localStorage.getItem("tp.guide.tour");
     this.tourId = claims.tours.includes(chosen) ? chosen : claims.tours[0];
     this.today = load(`tp.today.${this.tourId}`, null);
     this.local = load("tp.incidents", []).filter((i) => i.tour_id === this.tourId);
     this.qr = load(`tp.qr.${this.tourId}`, null);
+    this.rollup = new RollUp({ link, checks, auth: () => this.token, tourId: this.tourId });
   }
 
   render(root) {
@@ -29,6 +31,8 @@ export class GuideScreen {
     this.qrBox = el("div", { cls: "qr" });
     this.status = el("p", { cls: "status", role: "status", "aria-live": "polite" });
     clear(root).append(
+      this.checks.view(),
+      this.rollup.view(this.tourId),
       el("section", { cls: "card", "aria-labelledby": "today-h" }, [
         el("h2", { id: "today-h", text: `${t("guide.today")} · ${this.tourId}` }), this.tourPicker(root),
         this.todayBox]),
@@ -315,6 +319,7 @@ export class GuideScreen {
   }
 
   acked(entry, frame) {
+    this.rollup.acked(entry);
     if (entry.msg.type === "incident" && frame.incident_id) {
       const ids = load(IDS, {});
       ids[entry.msg.id] = frame.incident_id;
@@ -328,6 +333,8 @@ export class GuideScreen {
   }
 
   pushed(frame) { if (frame.type === "incident") this.refresh(); }
+
+  failed(entry) { this.rollup.failed(entry); }
 
   tick() {
     const now = Date.now();

@@ -5,6 +5,7 @@ import { el, clear, showError, load, save } from "./dom.js";
 import { current, decode, expired, refreshIfDue } from "./token.js";
 import { Link } from "./conn.js";
 import { Inbox } from "./notices.js";
+import { SafetyChecks } from "./safety.js";
 import { TravellerScreen } from "./traveller.js";
 import { GuideScreen } from "./guide.js";
 
@@ -90,21 +91,32 @@ function start() {
     role: claims.role, token, sub: `${claims.role}:${claims.sub}`,
     onState: setConn,
     onCount: (n) => { outbox.textContent = String(n); document.body.dataset.outbox = String(n); },
-    onAck: (entry, frame) => { showError(""); screen.acked(entry, frame); },
+    onAck: (entry, frame) => {
+      showError("");
+      inbox.acked(entry);
+      checks.acked(entry);
+      screen.acked(entry, frame);
+    },
     onFail: (entry, frame, retrying) => {
-      showError(t(`err.${frame.code}`, { message: frame.message || "" }) + (retrying ? "" : ` (${entry.msg.type})`));
+      showError(t(`err.${frame.code}`, { message: frame.message || "" }) + (retrying ? "" : ` (${t(`msg.${entry.msg.type}`)})`));
+      if (retrying) return;
+      inbox.failed(entry);
+      checks.failed(entry);
+      if (screen.failed) screen.failed(entry);
     },
     onPush: (frame) => {
       if (frame.type === "notice") inbox.add(frame);
+      if (frame.type === "safety_check") checks.add(frame);
       screen.pushed(frame);
     },
     onRefused: () => checkToken(link ? link.token : token, claims),
   });
-  const inbox = new Inbox(link);
+  const inbox = new Inbox(link, claims.role);
+  const checks = new SafetyChecks(link);
   const tourId = claims.tours[0];
   screen = claims.role === "guide"
-    ? new GuideScreen({ claims, link, inbox, token })
-    : new TravellerScreen({ claims, link, inbox, tour: load(`tp.tour.${tourId}`, null) });
+    ? new GuideScreen({ claims, link, inbox, checks, token })
+    : new TravellerScreen({ claims, link, inbox, checks, tour: load(`tp.tour.${tourId}`, null) });
   screen.render(root);
   document.body.dataset.ready = "true";
   link.start();

@@ -6,8 +6,8 @@ import { t } from "./i18n.js";
 const ASPECTS = ["guide", "transport", "meals", "lodging", "itinerary"];
 
 export class TravellerScreen {
-  constructor({ claims, link, inbox, tour }) {
-    Object.assign(this, { claims, link, inbox, tour });
+  constructor({ claims, link, inbox, checks, tour }) {
+    Object.assign(this, { claims, link, inbox, checks, tour });
     this.tourId = claims.tours[0];
     this.form = { score: 0, aspects: {}, nps: null };
     this.askNps = false;
@@ -29,6 +29,7 @@ export class TravellerScreen {
     this.npsBox = el("div", { cls: "nps-box" });
     this.renderNps(lastDay || this.askNps || (mine && mine.nps !== undefined && mine.nps !== null));
     clear(root).append(
+      this.checks.view(),
       el("section", { cls: "card rate", "aria-labelledby": "rate-h" }, [
         el("h2", { id: "rate-h", text: t("rate.title") }),
         el("p", { cls: "muted", text: t("rate.day", { day: this.day() }) }),
