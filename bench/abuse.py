@@ -38,7 +38,7 @@ from bench import wsclient
 from bench.common import Ctx, ServerProc, ms, percentile, rating_days, register_tours, token, tour_ids
 from bench.load import LoadProc, _open_loop, ask, open_connections, run_child, sleep_until
 
-KEYS = ("ack_p99_ratio", "rss_growth_mb", "open_per_sender", "churn_rss_mb")
+KEYS = ("ack_p99_ratio", "ack_p99_ratio_paired", "rss_growth_mb", "open_per_sender", "churn_rss_mb")
 TOURS = 100
 NORMAL = 1000
 RATE = 1000
