@@ -1,18 +1,19 @@
 """abuse: what attackers with valid tokens cost everyone else (contract §13).
 
 - **Stalled phones.** 1,000 normal phones send ratings at 1,000 msgs/s (open loop, one load process) for the whole
-  run (full: 60 s; quick: 18 s; after a warm-up of one window), in twelve windows that take turns: without
-  attackers, then with 20 phones that never read while their tour gets pushes (each opens a connection at the
-  window's start and another every ``REDIAL_S``, never reading; the server closes them with 1013), six of each.
-  The attackers' tour gets its pushes (100 a second, ~2 KB each) in every window, warm-up included: the attacked
+  run (full: 60 s in twenty windows of 3 s; quick: 18 s in eight of 2.25 s; after a warm-up of one window), in
+  windows that take turns: without attackers, then with 20 phones that never read while their tour gets pushes
+  (each opens a connection at the window's start, and another every ``REDIAL_S``, never reading; the server
+  closes each with 1013 about 1.8 s after it connects: its kernel buffer, then ``send_queue``, fill up).
+  The attackers' tour gets its pushes (200 a second, ~2 KB each) in every window, warm-up included: the attacked
   and the quiet windows differ in the attackers and nothing else.
   ``ack_p99_ratio`` is the median of the attacked windows' p99 ack latencies of the normal phones over the median
   of the quiet ones' (< 2); ``ack_p99_ratio_paired`` (no target: a diagnostic) is the median over the attacked
   windows of each one's p99 over the geometric mean of its two quiet neighbours', which a drift in the machine's
   other load over the run does not move; ``rss_growth_mb`` is the server's peak RSS over its RSS once all normal
-  phones were connected (< 50). Six windows of each (5,000 acks each, full), not three of 10,000: on a shared
+  phones were connected (< 50). Ten windows of each (3,000 acks each, full), not three of 10,000: on a shared
   machine a neighbour's burst of a second or two decides one window's p99 (quiet windows of one run ranged
-  3-119 ms), and the median of six is not moved by two such windows on either side.
+  3-163 ms), and the median of ten is not moved by four such windows on either side.
 - **One token, many sockets.** 2,000 connections opened with one token: ``open_per_sender`` is how many the server
   leaves open (``[limits] connections_per_sender``, 5).
 - **Churn.** 10,000 connect/disconnect cycles (quick: 3,000), each with a token of its own, after a warm-up:
@@ -44,8 +45,8 @@ NORMAL = 1000
 RATE = 1000
 ATTACKERS = 20
 ATTACK_TOUR = "ATTACK"
-PUSH_RATE = 100  # pushes a second to the attackers' tour, each ~2 KB
-WINDOWS = 12  # quiet, attacked, quiet, attacked, ...: six of each
+PUSH_RATE = 200  # pushes a second to the attackers' tour, each ~2 KB: a stalled phone is closed ~1.8 s in
+WINDOWS = (8, 20)  # quick, full: quiet, attacked, quiet, attacked, ...
 REDIAL_S = 5.0  # an attacker opens a fresh connection this often (the old one left to the server to close)
 MIB = 1024 * 1024
 
@@ -172,7 +173,8 @@ async def rss_sampler(server: ServerProc, until: float, peak: list[int]) -> None
 
 
 async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict[str, Any]:
-    window = ctx.seconds(1.5, 5.0)
+    window = ctx.seconds(2.25, 3.0)
+    windows = int(ctx.scale(*WINDOWS))
     spec = {"mode": "open", "ports": [server.port] * NORMAL, "path": "/ws/traveller", "ids": list(range(NORMAL)),
             "run_id": "normal", "tours": tours, "days": rating_days(), "rate": RATE, "scores": [4, 5]}
     load = LoadProc(normal_worker, spec)
@@ -181,7 +183,7 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
         rss0 = server.rss()
         t_load = time.monotonic() + 0.2
         t_go = t_load + window  # one window of warm-up, not counted
-        t_end = t_go + WINDOWS * window
+        t_end = t_go + windows * window
         load.send(("go", t_load, t_go, t_end))
         peak = [rss0]
         sampling = asyncio.create_task(rss_sampler(server, t_end, peak))
@@ -190,7 +192,7 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
         closed = [0, 0]  # connections opened, refused
         closed_before = _send_queue_closed(server.port)
         cpu: list[float] = []  # the server's CPU seconds at each window's start (and the last one's end)
-        for w in range(WINDOWS):
+        for w in range(windows):
             start = t_go + w * window
             await sleep_until(start)
             cpu.append(server.cpu())
@@ -202,17 +204,17 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
         cpu.append(server.cpu())
         await sampling
         pushed = await pushing
-        result = (await load.recv(WINDOWS * window + 60))[1]
+        result = (await load.recv(windows * window + 60))[1]
         send_queue_closed = _send_queue_closed(server.port) - closed_before
     finally:
         load.stop()
     if os.environ.get("ABUSE_DUMP"):  # diagnostics: every ack's (scheduled, latency), to see where a tail lies
         dump = {"t_go": t_go, "window": window, "samples": result["samples"]}
         Path(os.environ["ABUSE_DUMP"]).write_text(json.dumps(dump))
-    by_window: list[list[float]] = [[] for _ in range(WINDOWS)]
+    by_window: list[list[float]] = [[] for _ in range(windows)]
     for scheduled, latency in result["samples"]:
         w = int((scheduled - t_go) // window)
-        if 0 <= w < WINDOWS:
+        if 0 <= w < windows:
             by_window[w].append(latency)
     p99 = [percentile(lat, 99) for lat in by_window]
     p50 = [percentile(lat, 50) for lat in by_window]
@@ -222,8 +224,8 @@ async def stalled_phones(ctx: Ctx, server: ServerProc, tours: list[str]) -> dict
     # each attacked window against the quiet windows either side of it (the geometric mean of the two): the
     # neighbours' load drifts over tens of seconds on a shared machine, and a pair sees the same drift
     pairs = []
-    for w in range(1, WINDOWS, 2):
-        sides = [p99[v] for v in (w - 1, w + 1) if v < WINDOWS and p99[v]]
+    for w in range(1, windows, 2):
+        sides = [p99[v] for v in (w - 1, w + 1) if v < windows and p99[v]]
         if p99[w] is not None and sides:
             pairs.append(p99[w] / statistics.geometric_mean(sides))
     quiet50 = [p for p in p50[0::2] if p is not None]
