@@ -32,8 +32,47 @@ def build_settings(spec: dict[str, Any]) -> Any:
     return settings_from_mapping(spec.get("doc") or {}, redis_url=spec["redis_url"], secret=spec["secret"].encode())
 
 
+def loop_lag_probe(path: str) -> asyncio.Task[None]:
+    """Diagnostics (``TP_LOOP_LAG=<file>``): every loop stall over 2 ms and every GC pass over 1 ms, as
+    ``[time.monotonic(), ms, what]`` (the clock the bench's windows use), rewritten to ``path`` every second.
+    """
+    import gc
+    import time
+
+    seen: list[tuple[float, float, str]] = []
+    gc_start = [0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            gc_start[0] = now
+        elif now - gc_start[0] > 0.001:
+            seen.append((time.monotonic(), (now - gc_start[0]) * 1000, f"gc{info['generation']}"))
+
+    gc.callbacks.append(on_gc)
+    async def probe() -> None:
+        written = time.monotonic()
+        while True:
+            if time.monotonic() - written > 1.0:
+                with open(path, "w") as out:
+                    out.write(json.dumps(seen))
+                written = time.monotonic()
+            before = time.monotonic()
+            await asyncio.sleep(0.001)
+            lag = time.monotonic() - before - 0.001
+            if lag > 0.002:
+                seen.append((before, lag * 1000, "loop"))
+
+    return asyncio.create_task(probe())
+
+
 async def serve_web(spec: dict[str, Any]) -> None:
+    import os
+
     import uvicorn
+
+    if os.environ.get("TP_LOOP_LAG"):
+        probe = loop_lag_probe(os.environ["TP_LOOP_LAG"])  # noqa: F841 - kept referenced while serving
 
     if spec["app"] == "bare":
         from bench.bare import create_bare_app

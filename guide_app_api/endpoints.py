@@ -115,6 +115,25 @@ class PhoneBackend(Protocol):
     def observe(self, outcome: str, started: float) -> None: ...
 
 
+class SharedFrame(dict[str, Any]):
+    """A frame sent unchanged to many phones (a push): it is encoded at most once per encoding, on first use, and
+    the same bytes (or text) go to every phone that speaks that encoding. A push to a tour used to be encoded once
+    per phone; the abuse benchmark's 20 attackers' tour got 100 pushes of 2 KB a second, each encoded for every
+    attacker's connection. Never change one after it was first sent."""
+
+    __slots__ = ("_wire",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._wire: list[bytes | str | None] = [None, None]  # [text, binary]
+
+    def wire(self, binary: bool) -> bytes | str:
+        data = self._wire[binary]
+        if data is None:
+            data = self._wire[binary] = encode(self, binary)
+        return data
+
+
 class PhoneConnection:
     """One connected phone, as the push channel sees it."""
 
@@ -150,7 +169,7 @@ class PhoneConnection:
         await self._send(frame, self.binary)
 
     async def _send(self, obj: dict[str, Any], binary: bool) -> None:
-        data = encode(obj, binary)
+        data = obj.wire(binary) if type(obj) is SharedFrame else encode(obj, binary)
         if isinstance(data, bytes):
             await self.websocket.send_bytes(data)
         else:

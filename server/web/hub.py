@@ -16,7 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from guide_app_api.endpoints import PhoneConnection
+from guide_app_api.endpoints import PhoneConnection, SharedFrame
 from server.core import keys
 from server.core.keys import parse_seq
 
@@ -41,9 +41,10 @@ def addressed_to(push: dict[str, Any], conn: PhoneConnection) -> bool:
     return to is None or to == conn.who.sub
 
 
-def frame_of(push: dict[str, Any], seq: str) -> dict[str, Any]:
-    """What a phone receives: the push without its routing fields, plus its seq (to resume from)."""
-    frame = {k: v for k, v in push.items() if k not in ("audience", "to")}
+def frame_of(push: dict[str, Any], seq: str) -> SharedFrame:
+    """What a phone receives: the push without its routing fields, plus its seq (to resume from); encoded once per
+    encoding however many phones it goes to."""
+    frame = SharedFrame((k, v) for k, v in push.items() if k not in ("audience", "to"))
     frame["seq"] = seq
     return frame
 

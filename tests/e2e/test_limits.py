@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 
+import msgpack
 import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
@@ -102,6 +103,48 @@ async def test_a_phone_that_stops_reading_is_closed_with_1013_and_holds_no_more_
             await client.aclose()
             await reader.close()
             await reading
+
+
+async def test_a_push_is_encoded_once_per_encoding_however_many_phones_get_it(
+        app_factory, redis_url, monkeypatch) -> None:
+    from guide_app_api import endpoints
+
+    encoded: list[tuple[str, bool]] = []
+    real_encode = endpoints.encode
+
+    def counting(obj, binary):  # noqa: ANN001, ANN202
+        if obj.get("type") == "notice":
+            encoded.append((obj["notice_id"], binary))
+        return real_encode(obj, binary)
+
+    monkeypatch.setattr(endpoints, "encode", counting)
+    async with app_factory() as (base, _app):
+        await register_tour(base, "T1")
+        phones = [await phone(base, "traveller", f"p{i}") for i in range(6)]
+        for i, ws in enumerate(phones):  # three speak msgpack, three JSON: pushes come in the encoding last spoken
+            assert (await ask(ws, rating(f"r{i}"), i % 2 == 0))["type"] == "ack"
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            for n in range(3):
+                await client.xadd(keys.NOTICES, {"n": _push("T1", n)})
+            for i, ws in enumerate(phones):
+                for n in range(3):
+                    async with asyncio.timeout(WAIT):
+                        frame = await ws.recv()
+                    if i % 2 == 0:
+                        assert isinstance(frame, bytes)
+                        got = msgpack.unpackb(frame)
+                    else:
+                        assert isinstance(frame, str)
+                        got = json.loads(frame)
+                    assert got["notice_id"] == f"N{n}" and got["body"] == "y" * 1800 and "audience" not in got
+                    assert got["seq"]
+        finally:
+            await client.aclose()
+            for ws in phones:
+                await ws.close()
+        # six phones, three pushes: each push encoded once as JSON and once as msgpack, not six times
+        assert sorted(encoded) == sorted((f"N{n}", b) for n in range(3) for b in (False, True))
 
 
 async def test_a_handshake_that_never_finishes_is_dropped(app_factory) -> None:
