@@ -14,8 +14,6 @@ On a 2-core machine six Valkey nodes share the cores with everything else: the c
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +35,7 @@ from bench.common import (
 from bench.failover import drill
 from bench.load import load_specs, run_load
 from server.db.client import target
+from server.tools.dev_cluster_process import start_dev_cluster, stop_dev_cluster
 
 KEYS = ("events_per_s", "single_events_per_s", "ratio_to_single", "ack_p99_ms", "single_ack_p99_ms",
         "ack_p99_ratio_to_single", "web_cpu_us_per_event", "watcher_cpu_us_per_event", "redis_ops_per_event",
@@ -117,39 +116,11 @@ async def measure(ctx: Ctx, ack_after: str) -> dict[str, Any]:
     }
 
 
-def start_cluster(folder: Path) -> tuple[str, subprocess.Popen[str]]:
-    import random
-
-    from server.db.cluster_dev import ports_free
-
-    # six ports and their bus ports (+10000) free, below the ephemeral range
-    port = next(p for p in (random.randrange(12000, 20000) for _ in range(200)) if ports_free(list(range(p, p + 6))))
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "dev-cluster", "--port", str(port), "--dir",
-                             str(folder)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("REDIS_URL="):
-        proc.terminate()
-        raise RuntimeError(f"dev-cluster did not start (exit {proc.wait()})")
-    return line.strip().removeprefix("REDIS_URL="), proc
-
-
-def stop_cluster(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
 async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
     single = await measure(ctx, "write")
     ctx.stop_all()
     with tempfile.TemporaryDirectory(prefix="tourpulse-bench-cluster-") as folder:
-        url, proc = start_cluster(Path(folder))
+        url, proc = start_dev_cluster(Path(folder))
         cctx = Ctx(redis_url=url, quick=ctx.quick, time_scale=ctx.time_scale)
         try:
             modes = {}
@@ -163,7 +134,7 @@ async def run(ctx: Ctx, results: dict[str, Any]) -> dict[str, Any]:
             failover["seconds"] = round(time.monotonic() - started, 1)
         finally:
             cctx.stop_all()
-            stop_cluster(proc)
+            stop_dev_cluster(proc)
     on = modes["write"]
     results["durability"] = {
         **{f"{m}_events_per_s": modes[m]["events_per_s"] for m in modes},
