@@ -355,6 +355,11 @@ async def test_the_feedback_tab_reads_filters_and_jumps_to_the_tour_and_alert(br
                 assert (await ask(ws, rating(f"f{who}", score, comment=comment), False))["type"] == "ack"
         complaint = await first_alert_of(page, "T1", "complaint")
         await page.wait_for_selector('#tours-table tr[data-tour-id="T1"]')
+        # the tab reads the inbox once when opened: open it once the watcher has saved all three (an alert can be
+        # on the board before its tour's state is saved, and a loaded machine widens that gap)
+        async with asyncio.timeout(WAIT):
+            while len((await api_get(base, supervisor("yunnan"), "/api/feedback?tour_id=T1"))["items"]) < 3:
+                await asyncio.sleep(0.1)
         await page.click('.tab[data-tab="feedback"]')
         items = page.locator("#feedback-list .feedback-item")
         await expect(items).to_have_count(3)
