@@ -182,6 +182,10 @@ async def test_a_guide_reports_a_closed_attraction_and_posts_three_alternatives(
         await page.fill("#lon", "103.32")
         await page.click('[data-tp="send-incident"]')
         await expect(page.locator('[data-countdown="alternatives"]')).to_contain_text(":")
+        button = await page.locator('[data-tp="send-alternatives"]').element_handle()
+        await expect(page.locator("article.incident")).not_to_have_attribute("data-incident-id", "")  # acked
+        # the ack updated the card in place: a card drawn anew under a finger would lose the tap
+        assert await button.evaluate("node => node.isConnected")
         for n, plan in enumerate(["Black Pine Lake", "Naigu Stone Forest", "Yi village lunch"], start=1):
             await page.fill(f'[data-tp="alternative-{n}"]', plan)
         await page.click('[data-tp="send-alternatives"]')

@@ -13,6 +13,11 @@ const ALT_SLA_MS = 600000; // [sla] attraction_alternatives default; the server'
 const POLL_MS = 30000;
 const IDS = "tp.incidentIds";
 
+/* an attraction closed and the three alternatives not yet offered (here or, as the server knows, from another phone) */
+function needsAlternatives(c) {
+  return c.kind === "attraction_closed" && !c.alts_sent && !(c.server && c.server.alternatives >= 3);
+}
+
 export class GuideScreen {
   constructor({ claims, link, inbox, checks, token }) {
     Object.assign(this, { claims, link, inbox, checks, token });
@@ -52,6 +57,7 @@ export class GuideScreen {
         this.qrBox]),
     );
     this.drawn = null; // a new, empty incident box: draw it whatever was drawn before
+    this.views = null;
     this.renderToday();
     this.renderIncidents();
     this.renderQr();
@@ -175,46 +181,71 @@ export class GuideScreen {
     return out;
   }
 
+  /* Cards are kept and updated in place, keyed by the phone's message id (or the server's incident id): a card
+   * redrawn under a finger loses the tap (mousedown lands on the old button, mouseup on its copy), and an ack or a
+   * refresh can arrive at any moment. A card is built anew only when its alternatives form comes or goes. */
   renderIncidents() {
     const cards = this.cards();
-    // redraw only on a change: a redraw mid-typing would drop the keyboard's focus
     const signature = JSON.stringify(cards);
     if (signature === this.drawn && this.incidentBox.isConnected) return;
     this.drawn = signature;
-    clear(this.incidentBox);
-    if (!cards.length) this.incidentBox.append(el("p", { cls: "muted", text: t("guide.none") }));
-    for (const card of cards) this.incidentBox.append(this.card(card));
+    const views = new Map();
+    for (const c of cards) {
+      const key = c.msg_id || c.incident_id;
+      const kept = this.views && this.views.get(key);
+      const view = kept && kept.needsAlts === needsAlternatives(c) ? kept : this.card(c);
+      view.set(c);
+      views.set(key, view);
+    }
+    this.views = views;
+    const nodes = [...views.values()].map((v) => v.node);
+    if (!nodes.length) nodes.push(el("p", { cls: "muted", text: t("guide.none") }));
+    const shown = [...this.incidentBox.children];
+    if (shown.length !== nodes.length || shown.some((n, i) => n !== nodes[i])) clear(this.incidentBox).append(...nodes);
     this.tick(); // the new cards' clocks show at once, not a second later
   }
 
-  card(c) {
-    const deadline = (c.server && c.server.deadline) || (c.at && !c.alts_sent ? new Date(c.at + ALT_SLA_MS).toISOString() : null);
-    const needsAlts = c.kind === "attraction_closed" && !c.alts_sent && !(c.server && c.server.alternatives >= 3);
-    const node = el("article", { cls: `incident sev-${c.severity}`, "data-incident-id": c.incident_id || "" }, [
-      el("h3", { text: `${t(`kindname.${c.kind}`)} · ${t(`sev.${c.severity}`)}` }),
-      el("p", { text: c.summary }),
-      el("p", { cls: "muted", text: c.incident_id ? t(`status.${(c.server && c.server.status) || "open"}`) : t("guide.pending") }),
-    ]);
-    if (needsAlts) {
+  card(first) {
+    const view = { c: first, needsAlts: needsAlternatives(first) };
+    const title = el("h3");
+    const summary = el("p");
+    const state = el("p", { cls: "muted" });
+    const node = el("article", {}, [title, summary, state]);
+    const key = first.msg_id || first.incident_id;
+    let clock = null;
+    if (view.needsAlts) {
+      clock = el("p", { cls: "clock big-clock", "data-countdown": "alternatives" });
       const inputs = [1, 2, 3].map((n) => this.draft(el("input", { type: "text", "data-tp": `alternative-${n}`, maxlength: 200,
-                                                        id: `alt-${c.msg_id || c.incident_id}-${n}`, "aria-label": t("guide.alt", { n }) })));
+                                                        id: `alt-${key}-${n}`, "aria-label": t("guide.alt", { n }) })));
       node.append(
-        el("h4", { text: t("guide.alts") }),
-        deadline ? el("p", { cls: "clock big-clock", "data-deadline": deadline, "data-countdown": "alternatives" }) : null,
+        el("h4", { text: t("guide.alts") }), clock,
         ...inputs.map((input, i) => el("label", { cls: "field" }, [el("span", { text: t("guide.alt", { n: i + 1 }) }), input])),
         el("button", { type: "button", cls: "btn primary big", "data-tp": "send-alternatives", text: t("guide.alts.send"),
-                       onclick: () => this.sendAlternatives(c, inputs) }));
-    } else if (c.kind === "attraction_closed") {
+                       onclick: () => this.sendAlternatives(view.c, inputs) }));
+    } else if (first.kind === "attraction_closed") {
       node.append(el("p", { cls: "ok", text: t("guide.alts.done") }));
     }
     const note = this.draft(el("input", { type: "text", maxlength: 2000, "aria-label": t("guide.note"),
-                                         placeholder: t("guide.note"), id: `note-${c.msg_id || c.incident_id}` }));
+                                         placeholder: t("guide.note"), id: `note-${key}` }));
     node.append(el("div", { cls: "row" }, [note,
       el("button", { type: "button", cls: "btn", text: t("guide.note.send"), onclick: () => {
-        if (note.value.trim()) { this.update(c, { note: note.value.trim() }); note.value = ""; this.drafts[note.id] = ""; }
+        if (note.value.trim()) { this.update(view.c, { note: note.value.trim() }); note.value = ""; this.drafts[note.id] = ""; }
       } })]),
-    el("button", { type: "button", cls: "btn", text: t("guide.resolve"), onclick: () => this.resolve(c) }));
-    return node;
+    el("button", { type: "button", cls: "btn", text: t("guide.resolve"), onclick: () => this.resolve(view.c) }));
+    view.node = node;
+    view.set = (c) => {
+      view.c = c;
+      node.className = `incident sev-${c.severity}`;
+      node.dataset.incidentId = c.incident_id || "";
+      title.textContent = `${t(`kindname.${c.kind}`)} · ${t(`sev.${c.severity}`)}`;
+      summary.textContent = c.summary;
+      state.textContent = c.incident_id ? t(`status.${(c.server && c.server.status) || "open"}`) : t("guide.pending");
+      if (!clock) return;
+      const deadline = (c.server && c.server.deadline) || (c.at && !c.alts_sent ? new Date(c.at + ALT_SLA_MS).toISOString() : null);
+      if (deadline) clock.dataset.deadline = deadline; else delete clock.dataset.deadline;
+      clock.hidden = !deadline;
+    };
+    return view;
   }
 
   /* what is typed into a card survives the card being drawn again (an ack, a refresh, a language switch) */
