@@ -18,6 +18,20 @@ export function clear(node) {
   return node;
 }
 
+/* Shows `fresh` in `container`, keeping every shown node whose markup equals its fresh copy: a list redrawn when
+ * something else in it changed (a new notice, an ack) neither moves a finger's target (a node replaced between
+ * mousedown and mouseup loses the tap) nor drops the keyboard's focus. Inputs keep what is typed in them. */
+export function keepUnchanged(container, fresh) {
+  const spare = new Set(container.children);
+  const nodes = fresh.map((node) => {
+    for (const old of spare) if (old.isEqualNode(node)) { spare.delete(old); return old; }
+    return node;
+  });
+  nodes.forEach((node, i) => { if (container.children[i] !== node) container.insertBefore(node, container.children[i] || null); });
+  while (container.children.length > nodes.length) container.lastElementChild.remove();
+  return container;
+}
+
 /* a message id made on the phone: unique per sender, at most 64 characters */
 export function newId(prefix) {
   const rand = crypto.getRandomValues(new Uint32Array(2));

@@ -2,7 +2,7 @@
  * receipt (`notice_read`) and, on a notice with choices, one button per choice (`notice_reply`; a later choice
  * replaces the earlier); an `answer` to one's complaint stands out, and a traveller's `followup` asks whether they
  * are satisfied now (followup.js). Everything goes through the outbox like every other message. */
-import { el, clear, load, save, newId } from "./dom.js";
+import { el, keepUnchanged, load, save, newId } from "./dom.js";
 import { t } from "./i18n.js";
 import { followupBlock } from "./followup.js";
 
@@ -61,12 +61,11 @@ export class Inbox {
 
   render() {
     if (!this.node) return;
-    clear(this.node);
-    if (!this.items.length) this.node.append(el("li", { cls: "muted", text: t("notices.empty") }));
+    const fresh = this.items.length ? [] : [el("li", { cls: "muted", text: t("notices.empty") })];
     for (const item of this.items) {
       const unread = !item.read;
-      this.node.append(el("li", { cls: `notice kind-${item.kind}`, "data-tp": "notice", "data-notice-id": item.notice_id,
-                                  "data-read": String(item.read) }, [
+      fresh.push(el("li", { cls: `notice kind-${item.kind}`, "data-tp": "notice", "data-notice-id": item.notice_id,
+                            "data-read": String(item.read) }, [
         el("span", { cls: "tag", text: t(`kind.${item.kind}`) }),
         el("h3", { text: item.title }),
         el("p", { text: item.body }),
@@ -77,6 +76,7 @@ export class Inbox {
                : el("span", { cls: "muted", text: t("notice.isread") }),
       ]));
     }
+    keepUnchanged(this.node, fresh);
   }
 
   choices(item) {
