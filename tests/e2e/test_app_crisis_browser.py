@@ -149,6 +149,24 @@ async def test_a_guide_answers_for_a_traveller_from_the_roll_up(phones, app_fact
         assert answered["status"] == "safe" and answered["by"] == "g1"
 
 
+async def test_the_roll_up_redraws_around_the_next_person_to_answer_for(phones, app_factory) -> None:
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan", travellers=3)
+        _token, wang = await join(base, "王芳")
+        _token, li = await join(base, "李雷")
+        page = await open_app(phones, base, guide())
+        check_id = await start_check(base)
+        card = page.locator(f'[data-rollup="{check_id}"]')
+        await expect(card.locator(f'li[data-sub="{li}"]')).to_contain_text("李雷")
+        next_tap = await card.locator(f'li[data-sub="{li}"] [data-tp="answer-for-safe"]').element_handle()
+        await card.locator(f'li[data-sub="{wang}"] [data-tp="answer-for-safe"]').click()
+        await expect(card.locator('[data-count="safe"] dd')).to_have_text("1")  # acked, polled, redrawn
+        assert await next_tap.evaluate("node => node.isConnected")  # the next person's button was not replaced
+        await next_tap.click()
+        await expect(card.locator('[data-count="safe"] dd')).to_have_text("2")
+        await expect(card.locator("ul.answer-for li")).to_have_count(0)
+
+
 @pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
 async def test_no_serious_or_critical_accessibility_violations_on_the_crisis_cards(phones, app_factory,
                                                                                   locale) -> None:

@@ -20,11 +20,14 @@ export function clear(node) {
 
 /* Shows `fresh` in `container`, keeping every shown node whose markup equals its fresh copy: a list redrawn when
  * something else in it changed (a new notice, an ack) neither moves a finger's target (a node replaced between
- * mousedown and mouseup loses the tap) nor drops the keyboard's focus. Inputs keep what is typed in them. */
-export function keepUnchanged(container, fresh) {
+ * mousedown and mouseup loses the tap) nor drops the keyboard's focus. Inputs keep what is typed in them.
+ * A merged node keeps its listeners: merge only what is drawn from the same ids (a check, a person). */
+export function keepUnchanged(container, fresh, merge) {
   const spare = new Set(container.children);
   const nodes = fresh.map((node) => {
     for (const old of spare) if (old.isEqualNode(node)) { spare.delete(old); return old; }
+    // merge(old, node): `old` is the same thing as `node` (same check, same list) and was updated in place to show it
+    if (merge) for (const old of spare) if (merge(old, node)) { spare.delete(old); return old; }
     return node;
   });
   nodes.forEach((node, i) => { if (container.children[i] !== node) container.insertBefore(node, container.children[i] || null); });

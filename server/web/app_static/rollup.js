@@ -2,7 +2,7 @@
  * token): safe / need help / unanswered / unknown, the names of those who need help or have not answered, and for
  * each unanswered traveller two buttons to answer for them (`safety_reply` with `for`, through the outbox).
  * Polled while the check is open, and again after each answer for someone is acknowledged. */
-import { el, clear, newId } from "./dom.js";
+import { el, keepUnchanged, newId } from "./dom.js";
 import { t } from "./i18n.js";
 
 const POLL_MS = 10000;
@@ -69,7 +69,7 @@ export class RollUp {
     const signature = JSON.stringify([this.watched().map((c) => c.check_id), this.data, this.pending, navigator.onLine]);
     if (signature === this.drawn && this.node.isConnected) return;
     this.drawn = signature;
-    clear(this.node);
+    const fresh = [];
     for (const check of this.watched()) {
       const all = this.data[check.check_id];
       const mine = all && all.tours && all.tours[this.tourId];
@@ -84,8 +84,15 @@ export class RollUp {
           el("dt", { text: t(`rollup.${name}`) }), el("dd", { text: String(mine[name]) })]))));
         card.append(...this.people(check, mine.people || []));
       }
-      this.node.append(card);
+      fresh.push(card);
     }
+    // a poll or an ack redraws while the guide answers for one person after another: the people and counts that
+    // did not change stay the same nodes, so the next tap is not lost to a redraw
+    const sameList = (old, node) => old.matches("ul.answer-for") && node.matches("ul.answer-for") &&
+      !!keepUnchanged(old, [...node.children]);
+    const sameCheck = (old, node) => !!old.dataset.rollup && old.dataset.rollup === node.dataset.rollup &&
+      !!keepUnchanged(old, [...node.children], sameList);
+    keepUnchanged(this.node, fresh, sameCheck);
   }
 
   people(check, people) {
