@@ -46,8 +46,13 @@ async def test_the_board_shows_a_checks_roll_up_per_tour_live_and_a_notices_tall
         group = page.locator("#crisis article.crisis-group")
         await group.wait_for()
         assert HOSTILE in await group.locator("ol li").first.text_content()
+        csv = await article.locator("button[data-csv]").element_handle()
+        assert (await phones[0].ask(safety("s2", check_id, "need_help")))["type"] == "ack"  # a changed answer
+        await page.wait_for_selector(f'#crisis article[data-check-id="{check_id}"] tbody tr:first-child '
+                                     'td[data-count="need_help"]:text-is("2")')
+        assert await csv.evaluate("node => node.isConnected")  # polls swap the table, not the button under the pointer
         async with page.expect_download() as info:
-            await article.locator("button[data-csv]").click()
+            await csv.click()
         download = await info.value
         assert download.suggested_filename == f"safety-check-{check_id}.csv"
         assert not dialogs  # nothing the users typed ran

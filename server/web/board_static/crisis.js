@@ -90,14 +90,33 @@
     ]);
   }
 
+  /* A check already shown keeps its article and its CSV button: only its table is swapped. The panel is polled
+   * every few seconds, and a button replaced between mousedown and mouseup loses the supervisor's click. */
+  function keptCheck(shown, check) {
+    const fresh = checkView(check);
+    const old = shown[check.check_id];
+    if (!old) return fresh;
+    const table = fresh.querySelector(".table-wrap");
+    if (!old.querySelector(".table-wrap").isEqualNode(table)) old.querySelector(".table-wrap").replaceWith(table);
+    return old;
+  }
+
   function render(doc) {
     const node = panel();
     if (!node) return;
     const body = node.querySelector("#crisis-body");
-    const items = (doc.checks || []).map(checkView).concat((doc.groups || []).filter(function (g) {
-      return g.choices && g.choices.length;
-    }).map(groupView));
-    body.replaceChildren.apply(body, items.length ? items : [el("p", { cls: "empty", text: w("empty") })]);
+    const shown = {};
+    body.querySelectorAll("article.crisis-check").forEach(function (a) { shown[a.dataset.checkId] = a; });
+    const items = (doc.checks || []).map(function (check) { return keptCheck(shown, check); })
+      .concat((doc.groups || []).filter(function (g) { return g.choices && g.choices.length; }).map(groupView));
+    if (!items.length) items.push(el("p", { cls: "empty", text: w("empty") }));
+    const same = items.length === body.children.length &&
+      items.every(function (item, i) { return item === body.children[i] || item.isEqualNode(body.children[i]); });
+    if (!same) {
+      // replaceChildren would take a kept article out and back in: insert around it instead
+      items.forEach(function (item, i) { if (body.children[i] !== item) body.insertBefore(item, body.children[i] || null); });
+      while (body.children.length > items.length) body.lastElementChild.remove();
+    }
     node.hidden = false;
   }
 
