@@ -52,10 +52,14 @@ class BadFrameWindow:
         if limit_per_minute < 0:
             raise ValueError("limit_per_minute must not be negative")
         self.limit = limit_per_minute
-        self.times: deque[float] = deque(maxlen=limit_per_minute + 1)
+        # made at the first bad frame: every connection has a window and almost none ever records in it (an empty
+        # deque is 760 bytes)
+        self.times: deque[float] | None = None
 
     def record(self, now: float) -> bool:
         """Count one bad frame at ``now``; True once more than ``limit`` fell within the last 60 s."""
         times = self.times
+        if times is None:
+            times = self.times = deque(maxlen=self.limit + 1)
         times.append(now)
         return len(times) > self.limit and now - times[0] < WINDOW

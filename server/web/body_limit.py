@@ -10,6 +10,8 @@ WebSockets and lifespan pass through untouched.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.web.errors import error_response
@@ -27,10 +29,14 @@ class BodyLimit:
         self.max_body = max_body
         self.discard_limit = discard_limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            # the inner app's own awaitable, awaited by the caller: no frame of this middleware (and its closures'
+            # cells) held for the whole life of every WebSocket, about 0.5 KiB a connection
+            return self.app(scope, receive, send)
+        return self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             await self._refuse(scope, receive, send, 0)

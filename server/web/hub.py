@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +79,7 @@ class NoticeHub:
                     del self.by_tour[tour_id]
         if conn.catch_up is not None:
             conn.catch_up.cancel()
-        conn.outbox.clear()  # what it did not get it gets on resuming
+        conn.outbox = ()  # what it did not get it gets on resuming
         if conn.pusher is not None:
             conn.pusher.cancel()
 
@@ -138,11 +138,14 @@ class NoticeHub:
         key = parse_seq(seq)
         for conn in list(conns):
             if addressed_to(push, conn):
-                if len(conn.outbox) >= self.send_queue:
+                outbox = conn.outbox
+                if len(outbox) >= self.send_queue:
                     self.overflow(conn)  # it stopped reading: holding more for it would grow without bound
                     continue
                 self.delivered += 1
-                conn.outbox.append((frame, key))  # the frame itself is shared by every phone it goes to
+                if not outbox:  # nothing waiting: its deque is made now (an idle phone holds none, see PhoneConnection)
+                    outbox = conn.outbox = deque()
+                outbox.append((frame, key))  # the frame itself is shared by every phone it goes to
                 if conn.pusher is None:
                     conn.pusher = task = asyncio.create_task(self._drain(conn))
                     self._inflight.add(task)
@@ -157,9 +160,11 @@ class NoticeHub:
                 try:
                     await conn.push(frame, key)
                 except Exception:  # noqa: BLE001 - a phone that went away misses the live copies; it resumes
-                    conn.outbox.clear()
+                    conn.outbox = ()
                     return
                 if conn.outbox:
                     conn.outbox.popleft()
         finally:
             conn.pusher = None
+            if not conn.outbox:
+                conn.outbox = ()  # all written: the deque goes until a push waits again
