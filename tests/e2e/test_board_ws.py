@@ -276,4 +276,6 @@ async def test_a_big_snapshot_is_read_in_pages_that_never_block_valkey_long(base
              "evalsha": commandstats.get("cmdstat_evalsha"), "eval": commandstats.get("cmdstat_eval")}
     assert snap["type"] == "snapshot" and len(snap["alerts"]) == many
     assert len({a["alert_id"] for a in snap["alerts"]}) == many
-    assert stats["calls"] >= many // SNAPSHOT_PAGE, stats  # in pages of SNAPSHOT_PAGE alerts, not one whole-region call
+    # in pages, not one whole-region call: SSCAN's COUNT is a hint, so a page holds about SNAPSHOT_PAGE alerts and
+    # sometimes more (1,500 alerts came in 29 pages of 50 once): the bound leaves room for that
+    assert stats["calls"] >= many // (4 * SNAPSHOT_PAGE), stats
