@@ -206,9 +206,8 @@ async def test_a_notice_pushed_from_the_api_appears_and_is_marked_read(phones, a
         await register_tour(base, "T1", region="yunnan")
         page = await open_app(phones, base, traveller("t1"), device=IPHONE)
         supervisor = token("supervisor", "s1", regions=("yunnan",))
-        await api(base, "POST", "/api/notices", supervisor, json={
-            "tour_ids": ["T1"], "kind": "risk_warning", "title": "<b>Road closed</b>",
-            "body": "Rockfall on G214: we wait in Shaxi <img src=x onerror=alert(1)>"})
+        await _notice_to_t1(base, supervisor, kind="risk_warning", title="<b>Road closed</b>",
+                            body="Rockfall on G214: we wait in Shaxi <img src=x onerror=alert(1)>")
         notice = page.locator('[data-tp="notice"]')
         await expect(notice).to_have_count(1)
         await expect(notice.locator("h3")).to_have_text("<b>Road closed</b>")  # text, never markup
@@ -223,20 +222,22 @@ async def test_a_new_notice_leaves_the_one_being_answered_in_place(phones, app_f
         await register_tour(base, "T1", region="yunnan")
         page = await open_app(phones, base, traveller("t1"), device=IPHONE)
         supervisor = token("supervisor", "s1", regions=("yunnan",))
-        await api(base, "POST", "/api/notices", supervisor, json={
-            "tour_ids": ["T1"], "kind": "progress", "title": "Lunch", "body": "Where do we eat?",
-            "choices": ["Noodles in the old town", "Picnic by the lake"]})
+        await _notice_to_t1(base, supervisor, kind="progress", title="Lunch", body="Where do we eat?",
+                            choices=["Noodles in the old town", "Picnic by the lake"])
         notice = page.locator('[data-tp="notice"]')
         await expect(notice).to_have_count(1)
         choice = await notice.locator('[data-tp="choice-1"]').element_handle()
-        await api(base, "POST", "/api/notices", supervisor, json={
-            "tour_ids": ["T1"], "kind": "risk_warning", "title": "Heat", "body": "Drink water"})
+        await _notice_to_t1(base, supervisor, kind="risk_warning", title="Heat", body="Drink water")
         await expect(notice).to_have_count(2)
         # the list redrew around the first notice: its buttons are the same nodes, a tap on them is not lost
         assert await choice.evaluate("node => node.isConnected")
         await choice.click()
         await expect(notice.nth(1).locator('[data-tp="choice-1"]')).to_have_attribute("aria-pressed", "true")
         await expect(notice.nth(1).locator('[role="status"]')).to_contain_text("Picnic by the lake")
+
+
+async def _notice_to_t1(base: str, bearer: str, **fields: Any) -> None:
+    await api(base, "POST", "/api/notices", bearer, json={"tour_ids": ["T1"], **fields})
 
 
 async def _reads(base: str, bearer: str) -> int:
