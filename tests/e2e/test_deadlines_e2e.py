@@ -564,10 +564,11 @@ async def test_the_daily_prompt_reaches_travellers_at_the_hour_of_their_tours_ti
     local = dt.datetime.now(ZoneInfo(zone))
     hour, day = local.hour, local.date().isoformat()  # tonight's prompt fell due minutes ago
     other = next(t for t in ZONES if t != due_tour)
-    # tonight's second prompt and response check an hour before the prompt (never armed) or, at midnight, at 23:00
-    # (armed, hours away): by default the second prompt comes an hour after the first, capped at 23:00, so a run
-    # in the last hour of the due tour's day would get it too
-    quiet = (hour - 1) % 24
+    # tonight's second prompt and response check at midnight, before the prompt (never armed), or, for a prompt at
+    # midnight, at 23:00 (armed, hours away): by default the second prompt comes an hour after the first, capped at
+    # 23:00, so a run in the last hour of the due tour's day would get it too; and not the hour before the prompt,
+    # which Paris skips the night it moves its clocks forward (02:00 there is 03:00, the prompt's own time)
+    quiet = 0 if hour else 23
     sla = conf(prompt_hour=hour, reprompt_hour=quiet, response_check_hour=quiet)
     async with app_factory(sla, run_watcher=True) as (base, _app):
         async with phone(base, "traveller", "a", tours=(due_tour,)) as a, \
@@ -591,7 +592,9 @@ async def test_the_daily_prompt_reaches_travellers_at_the_hour_of_their_tours_ti
             later = await armed(redis_client, other)
             (other_clock, other_due), = later.items()
             assert other_clock.startswith(f"prompt:{other}:") and other_due > time.time()
-            assert dt.datetime.fromtimestamp(other_due, ZoneInfo(other_zone)).hour == hour
+            # the wall-clock hour there, on the day its id names (on the night Paris skips 02:00, 2 o'clock is 03:00)
+            other_day = dt.date.fromisoformat(other_clock.removeprefix(f"prompt:{other}:"))
+            assert other_due == prompt_due(other_day, hour, other_zone)
         assert len(await notices(redis_client, "prompt", due_tour)) == 1
         assert await notices(redis_client, "prompt", other) == []
 
