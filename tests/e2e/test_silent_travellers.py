@@ -30,7 +30,7 @@ async def stream_notices(r: aioredis.Redis, notice_id: str) -> list[dict]:
 
 async def test_the_second_prompt_and_low_response(app_factory, redis_url, redis_client: aioredis.Redis) -> None:
     local = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
-    hour, day = local.hour, local.date().isoformat()
+    hour, day = local.hour, local.date().isoformat()  # the day whose prompts fire: t1 rates that day, by name
     doc = {"sla": {"prompt_hour": hour, "reprompt_hour": hour, "response_check_hour": hour},
            "watcher": {"tick": "100ms", "block": "100ms", "lease_ttl": "1s"}}
     async with app_factory(doc) as (base, _app):
@@ -40,7 +40,7 @@ async def test_the_second_prompt_and_low_response(app_factory, redis_url, redis_
         for who in ("t1", "t3", "t4"):
             async with await phone(base, "traveller", who) as ws:
                 if who == "t1":
-                    assert (await ask(ws, rating("r1", 5), False))["type"] == "ack"
+                    assert (await ask(ws, rating("r1", 5, day=day), False))["type"] == "ack"
         for who in ("u1", "u2"):  # T2: only two of its 30 travellers ever opened the app
             async with await phone(base, "traveller", who, tours=("T2",)):
                 pass
