@@ -9,6 +9,7 @@ import datetime as dt
 
 import redis.asyncio as aioredis
 
+from alerts.rules.clocks import iso
 from alerts.watcher import Watcher
 from server.core import keys
 from tests.conftest import make_settings, register_tour
@@ -22,16 +23,21 @@ ROUTE = "Yunnan 6 days"
 
 async def test_every_category_past_its_share_alerts_with_the_latest_counts(app_factory, redis_url,
                                                                           redis_client: aioredis.Redis) -> None:
+    # every complaint written at one moment: a complaint counts in the UTC day of its `at`, so complaints sent as
+    # the clock struck midnight UTC would fall in two buckets, and the day read after the watcher in neither
+    written = dt.datetime.now(dt.UTC)
+    day = written.date().isoformat()
     async with app_factory() as (base, _app):
         await register_tour(base, "T1")
         # stored before the watcher starts, so they are folded in one read and their effects pipelined together;
         # the bus complaints come last, so meals is never the category just counted once there are ten
         for n, comment in enumerate([MEALS] * 8 + [BUS] * 4):
             async with await phone(base, "traveller", f"t{n}") as ws:
-                assert (await ask(ws, rating(f"c{n}", 2, comment=comment), True))["type"] == "ack"
+                msg = rating(f"c{n}", 2, comment=comment, at=iso(written.timestamp()))
+                assert (await ask(ws, msg, True))["type"] == "ack"
         # a bucket from before the window: a flood of lodging complaints, counted a month ago, that must leave the
         # window's total at the next count
-        old = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=31)).isoformat()
+        old = (written.date() - dt.timedelta(days=31)).isoformat()
         await redis_client.hset(keys.route_category_day(ROUTE, old), "lodging", 500)
         await redis_client.hset(keys.route_category_window(ROUTE), "lodging", 500)
         await redis_client.sadd(keys.route_category_days(ROUTE), old)
@@ -41,8 +47,7 @@ async def test_every_category_past_its_share_alerts_with_the_latest_counts(app_f
             await eventually(lambda: _zero(pending(redis_client)), "every complaint folded and acked")
         finally:
             await watcher.stop()
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    counts = await redis_client.hgetall(keys.route_category_day(ROUTE, today))
+    counts = await redis_client.hgetall(keys.route_category_day(ROUTE, day))
     assert {k.decode(): int(v) for k, v in counts.items()} == {"meals": 8, "transport": 4}
     total = await redis_client.hgetall(keys.route_category_window(ROUTE))
     assert {k.decode(): int(v) for k, v in total.items()} == {"meals": 8, "transport": 4}  # lodging left it
