@@ -82,11 +82,9 @@ async def test_report_over_the_watchers_state(app_factory) -> None:
 
 # --- contract §10: periods, groups, categories, targets from the configuration, scorecards --------------------
 
-def _tour(route: str, region: str, guide: str) -> dict:
+def _tour(route: str, region: str, guide: str, today: date) -> dict:
     import datetime as dt
-    from zoneinfo import ZoneInfo
 
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
     return {"route": route, "region": region, "guides": [guide], "timezone": "Asia/Shanghai",
             "start": (today - dt.timedelta(days=2)).isoformat(), "end": (today + dt.timedelta(days=3)).isoformat(),
             "travellers": 10}
@@ -96,7 +94,7 @@ async def test_reports_over_three_days_and_two_routes_match_the_hand_count(app_f
     import datetime as dt
     from zoneinfo import ZoneInfo
 
-    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the tours' days and the ratings' from one reading
     d0, d1, d2 = ((today - dt.timedelta(days=n)).isoformat() for n in (2, 1, 0))
     doc = {"watcher": {"block": "100ms", "tick": "100ms"}, "targets": {"csat": 0.5, "nps": 20}}
     admin = {"Authorization": f"Bearer {token('admin', 'ops', regions=('*',))}"}
@@ -109,7 +107,8 @@ async def test_reports_over_three_days_and_two_routes_match_the_hand_count(app_f
         async with httpx.AsyncClient(base_url=base, headers=admin) as client:
             for tour_id, route, region, guide in (("T1", "Lijiang 5 days", "yunnan", "g1"),
                                                   ("T2", "Guilin 4 days", "guilin", "g2")):
-                assert (await client.put(f"/api/tours/{tour_id}", json=_tour(route, region, guide))).status_code == 200
+                resp = await client.put(f"/api/tours/{tour_id}", json=_tour(route, region, guide, today))
+                assert resp.status_code == 200
             for n, (tour_id, who, day, score, nps, comment) in enumerate(sent):
                 async with await phone(base, "traveller", who, tours=(tour_id,)) as ws:
                     msg = {**rating(f"r{n}", score, nps=nps, comment=comment), "tour_id": tour_id, "day": day}
