@@ -24,7 +24,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import register_tour, token
-from tests.e2e.test_ingest_ws import ask, phone, rating, ws_url
+from tests.e2e.test_ingest_ws import ask, phone, rating, today, ws_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -88,11 +88,13 @@ def row(alert_id: str, **attrs: str) -> str:
     return selector + "".join(f"[data-{name.replace('_', '-')}={json.dumps(value)}]" for name, value in attrs.items())
 
 
-async def bad_day(base: str, tour_id: str, tag: str = "", score: int = 2) -> None:
-    """Three travellers of ``tour_id`` rate the day ``score``: one score alert once the third is stored."""
+async def bad_day(base: str, tour_id: str, tag: str = "", score: int = 2, day: str | None = None) -> None:
+    """Three travellers of ``tour_id`` rate the day ``score``: one score alert once the third is stored. The day
+    is read once (today, in the tours' Shanghai) unless given, so the three never straddle midnight."""
+    day = day or today()
     for n in range(3):
         async with await phone(base, "traveller", f"{tour_id}-t{n}", tours=(tour_id,)) as ws:
-            reply = await ask(ws, {**rating(f"{tag}r{n}", score), "tour_id": tour_id}, False)
+            reply = await ask(ws, {**rating(f"{tag}r{n}", score, day=day), "tour_id": tour_id}, False)
             assert reply["type"] == "ack", reply
 
 
@@ -186,8 +188,9 @@ async def test_killing_and_restoring_the_connection_loses_nothing(browser, conte
             await register_tour(base, tour_id, region="yunnan")
         bearer = supervisor("yunnan")
         page = await open_board(browser, contexts, base, bearer)
-        await bad_day(base, "T1")
-        await bad_day(base, "T2")
+        day = today()  # T2 is rated again during the outage: the same day, so its alert's count grows
+        await bad_day(base, "T1", day=day)
+        await bad_day(base, "T2", day=day)
         before_t1 = await first_alert_of(page, "T1")
         before_t2 = await first_alert_of(page, "T2")
 
@@ -195,9 +198,9 @@ async def test_killing_and_restoring_the_connection_loses_nothing(browser, conte
         await page.wait_for_selector('body[data-connection="offline"]', state="attached")
         await expect(page.locator("#offline-banner")).to_be_visible()
         # while it is down: two new alerts, one acknowledged, one resolved, and a repeat of a condition
-        await bad_day(base, "T3")
-        await bad_day(base, "T4")
-        await bad_day(base, "T2", tag="again-", score=1)  # T2's score alert fires again (count grows)
+        await bad_day(base, "T3", day=day)
+        await bad_day(base, "T4", day=day)
+        await bad_day(base, "T2", tag="again-", score=1, day=day)  # T2's score alert fires again (count grows)
         alerts = await _settled(base, bearer, _outage_done)
         t3 = next(a["alert_id"] for a in alerts if a["tour_id"] == "T3")
         await api_act(base, bearer, t3, "ack", {})
@@ -383,18 +386,19 @@ async def test_the_feedback_tab_reads_filters_and_jumps_to_the_tour_and_alert(br
 
 async def test_the_reports_tab_draws_csat_and_nps_per_route_with_the_targets(browser, contexts, app_factory) -> None:
     doc = {**FAST, "targets": {"csat": 0.8, "nps": 30}}
+    yesterday = _yesterday()  # read once: the three ratings fall on one day of each route, whatever the time
     async with app_factory(doc, run_watcher=True) as (base, _app):
         admin = token("admin", "ops", regions=("*",))
         async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin}"}) as client:
             for tour_id, route in (("T1", "Lijiang 5 days"), ("T2", "Dali 3 days <b>")):
-                start = _yesterday()
+                start = yesterday
                 end = (dt.date.fromisoformat(start) + dt.timedelta(days=2)).isoformat()
                 body = {"route": route, "region": "yunnan", "guides": ["g1"], "timezone": "Asia/Shanghai",
                         "start": start, "end": end, "travellers": 10}
                 assert (await client.put(f"/api/tours/{tour_id}", json=body)).status_code == 200
         for n, (tour_id, score, nps) in enumerate((("T1", 5, 10), ("T1", 4, 9), ("T2", 2, 3))):
             async with await phone(base, "traveller", f"p{n}", tours=(tour_id,)) as ws:
-                msg = {**rating(f"q{n}", score, nps=nps), "tour_id": tour_id, "day": _yesterday()}
+                msg = {**rating(f"q{n}", score, nps=nps), "tour_id": tour_id, "day": yesterday}
                 assert (await ask(ws, msg, False))["type"] == "ack"
         page = await open_board(browser, contexts, base, supervisor("yunnan"))
         await page.click('.tab[data-tab="reports"]')

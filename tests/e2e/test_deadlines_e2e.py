@@ -34,7 +34,7 @@ from alerts.watcher import Watcher
 from server.core import keys
 from tests.conftest import make_settings, register_tour, token
 from tests.e2e.test_board_ws import board, recv, send
-from tests.e2e.test_ingest_ws import rating, ws_url
+from tests.e2e.test_ingest_ws import rating, today, ws_url
 
 T = TypeVar("T")
 
@@ -373,10 +373,12 @@ async def test_complaint_response(app_factory, redis_client, answered: bool) -> 
 
 # --- ack_escalation -----------------------------------------------------------------------------------------
 async def _bad_day(base: str, tour_id: str) -> None:
-    """4, 4, 3: a mean below 4 that may still be chance, so a medium score_below_threshold alert."""
+    """4, 4, 3: a mean below 4 that may still be chance, so a medium score_below_threshold alert. One day, read
+    once, for the three (across midnight in Shanghai they would split, too few a day for the alert)."""
+    day = today()
     for n, score in enumerate((4, 4, 3)):
         async with phone(base, "traveller", f"{tour_id}-t{n}", tours=(tour_id,)) as traveller:
-            await send_rating(traveller, f"r{n}", score, tour_id=tour_id)
+            await send_rating(traveller, f"r{n}", score, tour_id=tour_id, day=day)
 
 
 def _actions(alert: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from alerts.watcher import Watcher
 from server.core import keys
 from tests.conftest import make_settings, register_tour
-from tests.e2e.test_ingest_ws import ask, phone, rating
+from tests.e2e.test_ingest_ws import ask, phone, rating, today
 
 WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()  # the UTC-day bucket of a route's complaints counted now
@@ -72,10 +72,12 @@ def start_watcher(redis_url: str, *flags: str, watcher_id: str) -> subprocess.Po
 
 
 async def send_bad_day(base: str) -> None:
-    """Three travellers rate 2, a fourth rates 1: one score alert (count 2) and one urgent complaint."""
+    """Three travellers rate 2, a fourth rates 1: one score alert (count 2) and one urgent complaint. All rate one
+    day, read once: rated as the clock strikes midnight in Shanghai, the day would hold too few for a score alert."""
+    day = today()
     for n, score in enumerate((2, 2, 2, 1)):
         async with await phone(base, "traveller", f"t{n}") as ws:
-            assert (await ask(ws, rating(f"r{n}", score), True))["type"] == "ack"
+            assert (await ask(ws, rating(f"r{n}", score, day=day), True))["type"] == "ack"
 
 
 @contextlib.asynccontextmanager
@@ -201,10 +203,11 @@ async def test_two_watchers_share_the_shards_and_each_alert_opens_once(app_facto
         await second.start()
         try:
             await eventually(lambda: _both_own(first, second), "both watchers own shards")
+            day = today()  # each tour's three ratings on one day
             for tour_id in tours:
                 for n in range(3):
                     async with await phone(base, "traveller", f"{tour_id}-t{n}", tours=(tour_id,)) as ws:
-                        reply = await ask(ws, {**rating(f"r{n}", 2), "tour_id": tour_id}, True)
+                        reply = await ask(ws, {**rating(f"r{n}", 2, day=day), "tour_id": tour_id}, True)
                         assert reply["type"] == "ack"
 
             async def all_alerts() -> bool:
