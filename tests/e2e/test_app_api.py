@@ -16,8 +16,8 @@ from server.core import keys
 from server.core.tokens import verify
 from server.storage.joins import allow_join, phone_expiry
 from server.storage.tours import validate_tour
-from tests.conftest import SECRET, register_tour, token, tour_doc
-from tests.e2e.test_ingest_ws import ask, phone, rating
+from tests.conftest import SECRET, far_from_midnight, register_tour, token, tour_doc
+from tests.e2e.test_ingest_ws import ask, phone, rating, today
 
 ADMIN = token("admin", "ops", regions=("*",))
 
@@ -106,10 +106,11 @@ async def test_refresh_keeps_the_claims_and_refuses_an_expired_token(app_factory
 
 async def test_the_guides_today_view_shows_complaints_and_their_clocks_never_who(app_factory) -> None:
     settings = {"watcher": {"block": "200ms", "tick": "200ms", "lease_ttl": "2s"}}
+    zone = far_from_midnight()  # today's rating is still today's when the view is read
     async with app_factory(settings, run_watcher=True) as (base, _app), httpx.AsyncClient(base_url=base) as http:
-        await register_tour(base, "T1", region="yunnan")
+        await register_tour(base, "T1", region="yunnan", timezone=zone)
         async with await phone(base, "traveller", "secret-traveller-77", tours=("T1",)) as ws:
-            reply = await ask(ws, rating("r1", 1, comment="the guide shouted at us"), False)
+            reply = await ask(ws, rating("r1", 1, comment="the guide shouted at us", day=today(zone)), False)
             assert reply["type"] == "ack"
         guide = auth(token("guide", "g1", tours=("T1",)))
         body: dict[str, Any] = {}

@@ -19,7 +19,7 @@ import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.conftest import register_tour, token
+from tests.conftest import far_from_midnight, register_tour, token
 
 pytestmark = [pytest.mark.browser, pytest.mark.asyncio(loop_scope="module")]
 
@@ -131,10 +131,13 @@ async def test_a_traveller_rates_and_the_board_shows_the_alert(phones, app_facto
 
 
 async def test_three_travellers_rate_2_2_3_and_one_score_alert_opens(phones, app_factory) -> None:
+    # the tour, and the phones with it (a phone rates on its own date until it has the tour's timezone), where the
+    # three ratings fall on one day that is still today when the tour's view is read
+    zone = far_from_midnight()
     async with app_factory(FAST, run_watcher=True) as (base, _app):
-        await register_tour(base, "T1", region="yunnan")
+        await register_tour(base, "T1", region="yunnan", timezone=zone)
         for n, (score, device) in enumerate([(2, ANDROID), (2, IPHONE), (3, ANDROID)]):
-            page = await open_app(phones, base, traveller(f"t{n}"), device=device)
+            page = await open_app(phones, base, traveller(f"t{n}"), device=device, timezone_id=zone)
             await rate(page, score)
             await expect(page.locator('[data-tp="outbox"]')).to_have_text("0")
         alerts = await until(lambda: alerts_of(base, "score_below_threshold"))
@@ -150,9 +153,10 @@ async def _today_count(base: str, want: int) -> dict[str, Any] | None:
 
 
 async def test_rated_offline_then_reloaded_offline_is_stored_once_when_back(phones, app_factory) -> None:
+    zone = far_from_midnight()  # as above: today's rating is still today's when the view is read
     async with app_factory(FAST, run_watcher=True) as (base, _app):
-        await register_tour(base, "T1", region="yunnan")
-        page = await open_app(phones, base, traveller("t1"), device=IPHONE)
+        await register_tour(base, "T1", region="yunnan", timezone=zone)
+        page = await open_app(phones, base, traveller("t1"), device=IPHONE, timezone_id=zone)
         await page.wait_for_selector('body[data-sw="ready"]', state="attached")
         await page.context.set_offline(True)
         await page.wait_for_selector('body[data-conn="offline"]', state="attached")

@@ -18,8 +18,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.db.embedded import free_port
-from tests.conftest import SECRET, register_tour, token, tour_doc
-from tests.e2e.test_ingest_ws import ask, phone, rating, ws_url
+from tests.conftest import SECRET, far_from_midnight, register_tour, token, tour_doc
+from tests.e2e.test_ingest_ws import ask, phone, rating, today, ws_url
 
 WAIT = 20.0
 
@@ -84,15 +84,17 @@ async def test_notices_are_refused_outside_the_supervisors_regions(app_factory) 
 
 async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory) -> None:
     doc = {"watcher": {"block": "100ms", "tick": "100ms", "lease_ttl": "2s"}}
+    zone = far_from_midnight()
+    day = today(zone)  # one day for the three ratings, still today when the view is read
     async with app_factory(doc, run_watcher=True) as (base, _app):
-        await register_tour(base, "T1")
+        await register_tour(base, "T1", timezone=zone)
         board = await connect(ws_url(base, "/ws/board"), additional_headers={
             "Authorization": f"Bearer {token('supervisor', 'sup', regions=('yunnan',))}"})
         snapshot = await recv_json(board)
         assert snapshot["type"] == "snapshot" and snapshot["alerts"] == []
         for n, score in enumerate((3, 2, 2)):
             async with await phone(base, "traveller", f"t{n}") as ws:
-                assert (await ask(ws, rating(f"r{n}", score), True))["type"] == "ack"
+                assert (await ask(ws, rating(f"r{n}", score, day=day), True))["type"] == "ack"
         change = await recv_json(board)
         alert = change["alert"]
         assert (change["type"], alert["kind"], alert["tour_id"], alert["status"]) == (
