@@ -84,6 +84,14 @@ def token(role: str, sub: str, *, tours: tuple[str, ...] = (), regions: tuple[st
                  now=time.time() - issued_ago)
 
 
+def quiet_config(directory: Path) -> str:
+    """A settings file for a test's own ``tourpulse serve`` (its watcher folds the test's tours too), with the
+    prompt to rate as quiet as :func:`quiet_prompt` puts it."""
+    path = directory / "tourpulse.toml"
+    path.write_text(f"[sla]\nprompt_hour = {quiet_prompt(None)['sla']['prompt_hour']}\n")
+    return str(path)
+
+
 def far_from_midnight() -> str:
     """The timezone for a tour whose test rates today and then reads the tour's today back (the live view's
     ``today_count``): the server takes today as the date where the tour is when it answers, so a run across the

@@ -18,7 +18,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from server.db.embedded import free_port
-from tests.conftest import SECRET, far_from_midnight, register_tour, token, tour_doc
+from tests.conftest import SECRET, far_from_midnight, quiet_config, register_tour, token, tour_doc
 from tests.e2e.test_ingest_ws import ask, phone, rating, today, ws_url
 
 WAIT = 20.0
@@ -121,7 +121,8 @@ async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory
 
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode()}
+    env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode(),
+           "TOURPULSE_CONFIG": quiet_config(data_dir)}
     env.pop("REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from server.db.embedded import free_port, give_up
-from tests.conftest import SECRET, token, tour_doc
+from tests.conftest import SECRET, quiet_config, token, tour_doc
 from tests.e2e.test_ingest_ws import ask, phone, rating
 from tests.e2e.test_push_and_serve import _until_up
 
@@ -54,7 +54,8 @@ def test_every_entry_point_refuses_an_empty_or_short_secret(tmp_path: Path, entr
 
 
 def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode()}
+    env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode(),
+           "TOURPULSE_CONFIG": quiet_config(data_dir)}
     env.pop("REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
