@@ -39,6 +39,8 @@ async def test_get_shows_one_code_post_replaces_it_and_the_old_one_stops(app_fac
         assert joined.status_code == 200
         claims = verify(SECRET, joined.json()["token"], time.time())
         assert (claims.role, claims.tours) == ("traveller", frozenset({"T1"}))
+        tour = (await http.get("/api/tours/T1", headers=guide)).json()
+        assert joined.json()["tour"] == {"timezone": tour["timezone"], "start": tour["start"], "end": tour["end"]}
         # the code serves the whole group: a second traveller joins with it too, as someone else
         second = (await http.post("/api/join", json={"code": first["code"]})).json()
         assert verify(SECRET, second["token"], time.time()).sub != claims.sub

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -272,6 +274,33 @@ async def test_a_join_code_works_and_a_reissued_code_stops_the_old(phones, app_f
         again = await phones(fresh["url"])
         await again.click('[data-tp="join"]')
         await again.wait_for_selector('body[data-role="traveller"]', state="attached")
+
+
+async def test_a_traveller_who_just_joined_rates_on_the_tours_day_without_the_tours_details(phones,
+                                                                                          app_factory) -> None:
+    # the tour (UTC+14) is always one or two dates ahead of the phone (UTC-12): a rating dated on the phone's
+    # clock would land on an earlier day of the tour
+    async with app_factory(FAST, run_watcher=True) as (base, _app):
+        await register_tour(base, "T1", region="yunnan", timezone="Pacific/Kiritimati")
+        code = await api(base, "POST", "/api/tours/T1/join", guide(), json={})
+        page = await phones(code["url"], device=IPHONE, timezone_id="Etc/GMT+12")
+        await page.route("**/api/tours/T1", lambda route: route.abort())  # the tour's details never arrive
+        await page.click('[data-tp="join"]')
+        await page.wait_for_selector('body[data-role="traveller"][data-conn="online"]', state="attached")
+        before = _date_in("Pacific/Kiritimati")
+        await rate(page, 4)
+        await expect(page.locator('[data-tp="outbox"]')).to_have_text("0")
+        after = _date_in("Pacific/Kiritimati")
+
+        async def rated_days() -> list[str]:
+            days = (await api(base, "GET", "/api/tours/T1"))["live"]["days"]
+            return [d["day"] for d in days if d["mean"] is not None]
+
+        assert (await until(rated_days))[0] in {before, after}
+
+
+def _date_in(zone: str) -> str:
+    return dt.datetime.now(ZoneInfo(zone)).date().isoformat()
 
 
 async def test_an_expired_token_shows_how_to_rejoin(phones, app_factory) -> None:

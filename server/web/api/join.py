@@ -95,7 +95,10 @@ async def join_tour(request: Request) -> Response:
     # from now on one of the tour's people: a safety check counts them (§11), and so do the second prompt and the
     # response check (§10: the travellers who use the app), under the name they gave
     await record_person(state.writer, state.settings.storage.shards, tour.tour_id, sub, name.strip() or None, now)
-    return JSONResponse({"token": token, "tour_id": tour.tour_id, "sub": sub})
+    # the tour's calendar with the token: a phone that joins and rates before it reaches GET /api/tours/{id} rates
+    # the tour's day, not its own (a phone a timezone behind would file the rating under yesterday)
+    calendar = {"timezone": tour.timezone, "start": tour.start.isoformat(), "end": tour.end.isoformat()}
+    return JSONResponse({"token": token, "tour_id": tour.tour_id, "sub": sub, "tour": calendar})
 
 
 async def refresh_token(request: Request) -> Response:

@@ -31,7 +31,10 @@ async function join() {
       body: JSON.stringify({ code, name: document.getElementById("name").value.trim() }) });
     if (resp.status === 429) { fail("err.join429"); setTimeout(join, 60000); return; }
     if (!resp.ok) { fail(resp.status === 404 ? "err.join404" : "err.network"); return; }
-    const { token } = await resp.json();
+    const { token, tour_id: tourId, tour } = await resp.json();
+    // the tour's timezone before the app opens: its first rating is on the tour's day even if the tour's details
+    // do not arrive (the app keeps this under the same key when they do)
+    if (tour) localStorage.setItem(`tp.tour.${tourId}`, JSON.stringify(tour));
     location.assign(`/app#token=${encodeURIComponent(token)}`);
   } catch (e) {
     fail("err.network");
