@@ -103,6 +103,10 @@ def silent_clocks(tour: dict[str, Any], tour_id: str, day: str, prompt_due_at: f
     for kind, hour, deadline_id in (("reprompt", settings.sla.reprompt_at, f"prompt:{tour_id}:{day}:2"),
                                     ("response_check", settings.sla.response_check_hour,
                                      f"response_check:{tour_id}:{day}")):
+        if hour < settings.sla.prompt_hour:
+            # judged by the hour, not by the time it resolves to: on the night clocks spring forward an hour
+            # before the prompt's may not exist and resolve to the prompt's own time (02:00 Paris is 03:00)
+            continue
         due = prompt_due(date.fromisoformat(day), hour, zone)
         if due >= prompt_due_at:
             out.append(SetDeadline(deadline_id, due, kind, tour_id, {"day": day}))
