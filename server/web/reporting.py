@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgpack
 
@@ -321,15 +322,23 @@ def _epoch(text: str | None) -> float | None:
     return None if not text else datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-def alert_times(alerts: Iterable[Mapping[str, Any]], day_from: str | None, day_to: str | None) -> dict[str, Any]:
+def _opened_day(opened: float | None, zone: str | None) -> str:
+    if opened is None:
+        return ""
+    return datetime.fromtimestamp(opened, ZoneInfo(zone) if zone else UTC).date().isoformat()
+
+
+def alert_times(alerts: Iterable[Mapping[str, Any]], day_from: str | None, day_to: str | None,
+                zones: Mapping[str, str] | None = None) -> dict[str, Any]:
     """MTTA and MTTR per alert kind, in seconds, over the alerts opened in the range (a resolve without an ack
-    acknowledged it then)."""
+    acknowledged it then). An alert's day is its tour's date where the tour is (``zones``: tour id -> timezone),
+    like every other day of a report; an alert of no known tour is dated in UTC."""
     out: dict[str, dict[str, Any]] = {}
     for alert in alerts:
-        opened_at = alert.get("opened_at") or ""
-        if (day_from and opened_at[:10] < day_from) or (day_to and opened_at[:10] > day_to):
+        opened = _epoch(alert.get("opened_at"))
+        day = _opened_day(opened, (zones or {}).get(str(alert.get("tour_id"))))
+        if (day_from and day < day_from) or (day_to and day > day_to):
             continue
-        opened = _epoch(opened_at)
         acked, resolved = _epoch(alert.get("acked_at")), _epoch(alert.get("resolved_at"))
         row = out.setdefault(str(alert.get("kind")), {"count": 0, "acked": [], "resolved": []})
         row["count"] += 1

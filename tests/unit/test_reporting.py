@@ -41,6 +41,21 @@ def test_mtta_and_mttr_per_kind() -> None:
                                    "mttr_s": 4500.0}}
 
 
+def test_an_alert_is_dated_where_its_tour_is() -> None:
+    """17:00 UTC is 01:00 the next day in Shanghai: the report of 5 December counts the alert opened at 01:00 on
+    the 5th there and not the one opened at 01:00 on the 6th; an alert of no known tour keeps its UTC date."""
+    alerts = [
+        {"kind": "complaint", "tour_id": "T1", "opened_at": "2026-12-04T17:00:00.000Z", "acked_at": None,
+         "resolved_at": None},
+        {"kind": "complaint", "tour_id": "T1", "opened_at": "2026-12-05T17:00:00.000Z", "acked_at": None,
+         "resolved_at": None},
+        {"kind": "pool_exhausted", "opened_at": "2026-12-05T17:00:00.000Z", "acked_at": None, "resolved_at": None},
+    ]
+    times = alert_times(alerts, "2026-12-05", "2026-12-05", {"T1": "Asia/Shanghai"})
+    assert {kind: row["count"] for kind, row in times.items()} == {"complaint": 1, "pool_exhausted": 1}
+    assert alert_times(alerts[:2], "2026-12-06", "2026-12-06", {"T1": "Asia/Shanghai"})["complaint"]["count"] == 1
+
+
 def test_a_kept_states_counts_give_every_report_what_a_fresh_count_gives() -> None:
     """A web process keeps each tour's counts per report shape (``TourData.memo``): whatever order reports of
     different ranges, periods and groups come in, each equals the same report over freshly parsed states."""

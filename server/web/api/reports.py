@@ -145,7 +145,7 @@ async def report(request: Request) -> Response:
         {"open", "acknowledged", "resolved"}, claims.sees_region, params.get("region") or None, None)
     with no_gc():
         body = build_report(data, day_from, day_to, period=period, group=group, targets=settings.targets)
-    body["alerts"] = alert_times(alerts, day_from, day_to)
+    body["alerts"] = alert_times(alerts, day_from, day_to, {d.tour.tour_id: d.tour.timezone for d in data})
     body["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return JSONResponse(body)
 
