@@ -404,10 +404,11 @@ async def test_the_reports_tab_draws_csat_and_nps_per_route_with_the_targets(bro
         await page.click('.tab[data-tab="reports"]')
         await page.select_option("#reports-period", "day")
         charts = page.locator("#reports-charts figure.chart")
-        for _ in range(int(WAIT * 4)):  # until the watcher folded all three
+        for _ in range(int(WAIT * 4)):  # until the watcher folded all three (T1 and T2 fold on their own shards)
             await page.click("#reports-apply")
             await expect(charts).to_have_count(2)
-            if await page.locator('g.group[data-group="Dali 3 days <b>"] circle').count() >= 1:
+            if (await page.locator('g.group[data-group="Dali 3 days <b>"] circle').count() >= 1
+                    and await page.locator('g.group[data-group="Lijiang 5 days"] circle').count() >= 1):
                 break
             await asyncio.sleep(0.25)
         csat, nps = charts.nth(0), charts.nth(1)

@@ -189,8 +189,10 @@
   }
 
   ReportsTab.prototype.load = async function () {
+    // only the latest request is drawn: an earlier one answering late (a slower range) must not replace it
+    const ticket = this.ticket = (this.ticket || 0) + 1;
     const data = await this.host.api("/api/reports" + query(formParams(this.nodes.form)), "what.reports");
-    if (!data || !Array.isArray(data.periods)) return;
+    if (ticket !== this.ticket || !data || !Array.isArray(data.periods)) return;
     this.data = data;
     this.render();
   };
