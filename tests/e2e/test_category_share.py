@@ -14,7 +14,8 @@ from alerts.watcher import Watcher
 from server.core import keys
 from tests.conftest import make_settings, register_tour
 from tests.e2e.test_ingest_ws import ask, phone, rating
-from tests.e2e.test_watcher_crash import FAST, active_alerts, eventually, pending
+from tests.e2e.test_watcher_crash import FAST, active_alerts, pending
+from tests.e2e.waiting import eventually
 
 MEALS = "the meals were cold and tasteless"
 BUS = "the bus was dirty and late"

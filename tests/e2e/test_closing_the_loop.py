@@ -15,7 +15,8 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import register_tour, token
 from tests.e2e.test_ingest_ws import ask, phone, rating
-from tests.e2e.test_watcher_crash import FAST, WAIT, active_alerts, eventually
+from tests.e2e.test_watcher_crash import FAST, WAIT, active_alerts
+from tests.e2e.waiting import eventually
 
 SUP = {"Authorization": f"Bearer {token('supervisor', 'sup1', regions=('yunnan',))}"}
 

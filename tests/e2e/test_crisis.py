@@ -11,8 +11,8 @@ import contextlib
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -20,27 +20,15 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import register_tour, token, tour_doc
 from tests.e2e.test_ingest_ws import ws_url
-
-T = TypeVar("T")
+from tests.e2e.waiting import eventually
 
 WAIT = 20.0
-POLL = WAIT / 400
 DOC = {"watcher": {"tick": "100ms", "block": "100ms", "lease_ttl": "1s"}}
 ADMIN = {"Authorization": f"Bearer {token('admin', 'ops', regions=('*',))}"}
 
 
 def sup(*regions: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token('supervisor', 'sup', regions=regions or ('yunnan',))}"}
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str) -> T:
-    try:
-        async with asyncio.timeout(WAIT):
-            while not (result := await check()):
-                await asyncio.sleep(POLL)
-            return result
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 class Phone:

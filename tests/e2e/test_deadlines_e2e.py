@@ -16,10 +16,10 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -35,11 +35,9 @@ from server.core import keys
 from tests.conftest import make_settings, register_tour, token
 from tests.e2e.test_board_ws import board, recv, send
 from tests.e2e.test_ingest_ws import rating, today, ws_url
-
-T = TypeVar("T")
+from tests.e2e.waiting import eventually
 
 WAIT = 20.0  # the longest any one condition may take to come true on a loaded machine; every wait scales from it
-POLL = WAIT / 400
 WATCH = {"tick": "100ms", "block": "100ms", "lease_ttl": "1s"}
 PROC = Path(__file__).with_name("watcher_proc.py")
 SHARDS = 16
@@ -47,16 +45,6 @@ SHARDS = 16
 
 def conf(**sla: Any) -> dict[str, Any]:
     return {"sla": sla, "watcher": dict(WATCH)}
-
-
-async def eventually(check: Callable[[], Awaitable[T]], what: str) -> T:
-    try:
-        async with asyncio.timeout(WAIT):
-            while not (result := await check()):
-                await asyncio.sleep(POLL)
-            return result
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 async def until_time(moment: float) -> None:

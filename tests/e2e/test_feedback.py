@@ -11,7 +11,8 @@ import httpx
 
 from tests.conftest import register_tour, token
 from tests.e2e.test_ingest_ws import ask, phone, rating
-from tests.e2e.test_watcher_crash import FAST, eventually
+from tests.e2e.test_watcher_crash import FAST
+from tests.e2e.waiting import eventually
 
 ADMIN = {"Authorization": f"Bearer {token('admin', 'ops', regions=('*',))}"}
 SUP = {"Authorization": f"Bearer {token('supervisor', 's1', regions=('yunnan',))}"}

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from server.core.act_links import sign_link
 from tests.conftest import SECRET, make_settings, register_tour
 from tests.e2e.paging_helpers import Receiver, body_text, self_signed, smtp_server, webhook_receiver
 from tests.e2e.test_ingest_ws import ask, phone
+from tests.e2e.waiting import eventually
 
 WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,18 +37,6 @@ def no_paging_thread_outlives_its_test() -> Iterator[None]:
     yield
     left = [t.name for t in threading.enumerate() if t.name.startswith("paging-")]
     assert not left, f"paging threads left running: {left}"
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, wait: float = WAIT) -> Any:
-    try:
-        async with asyncio.timeout(wait):
-            while True:
-                result = await check()
-                if result:
-                    return result
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 def people(receiver: Receiver, *, wang_hours: str | None = None) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ from alerts.pool import PoolStore
 from server.core import keys
 from tests.conftest import make_settings, register_tour, token
 from tests.e2e.test_ingest_ws import phone
-from tests.e2e.test_watcher_crash import PROC, WAIT, eventually, pending
+from tests.e2e.test_watcher_crash import PROC, WAIT, pending
+from tests.e2e.waiting import eventually
 
 FAST = {"lease_ttl": "1s", "block": "200ms", "tick": "200ms"}
 DOC = {"pool": {"neighbours": {"yunnan": ["sichuan"]}}, "watcher": FAST}

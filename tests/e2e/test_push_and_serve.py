@@ -120,12 +120,14 @@ async def test_a_low_day_reaches_a_connected_board_and_the_tour_view(app_factory
     assert 'tourpulse_events_folded_total{type="rating"} 3' in text
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
+def serve_process(data_dir: Path, port: int, *, stdout: int = subprocess.PIPE,
+                  stderr: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """``tourpulse serve`` on its embedded Valkey in ``data_dir`` (no REDIS_URL), with the quiet prompt hour."""
     env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode(),
            "TOURPULSE_CONFIG": quiet_config(data_dir)}
     env.pop("REDIS_URL", None)
     return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=stdout, stderr=stderr, text=True)
 
 
 async def _until_up(base: str) -> None:
@@ -151,7 +153,7 @@ def _stop(proc: subprocess.Popen[str]) -> str:
 async def test_serve_restart_on_the_same_data_dir_keeps_every_acked_event(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    first = _serve(tmp_path, port)
+    first = serve_process(tmp_path, port)
     try:
         await _until_up(base)
         async with httpx.AsyncClient(base_url=base) as client:
@@ -168,7 +170,7 @@ async def test_serve_restart_on_the_same_data_dir_keeps_every_acked_event(tmp_pa
     assert not (tmp_path / "redis.url").exists()
     with pytest.raises(OSError):  # the embedded server did not outlive serve
         socket.create_connection(("127.0.0.1", int(redis_url.rsplit(":", 1)[1].split("/")[0])), timeout=1).close()
-    second = _serve(tmp_path, port)
+    second = serve_process(tmp_path, port)
     try:
         await _until_up(base)
         async with await phone(base, "traveller", "t1") as ws:

@@ -16,9 +16,9 @@ import pytest
 import redis
 
 from server.db.embedded import free_port, give_up
-from tests.conftest import SECRET, quiet_config, token, tour_doc
+from tests.conftest import token, tour_doc
 from tests.e2e.test_ingest_ws import ask, phone, rating
-from tests.e2e.test_push_and_serve import _until_up
+from tests.e2e.test_push_and_serve import _until_up, serve_process
 
 WAIT = 20.0  # the longest any one condition may take to come true on a loaded machine; never a measured time
 
@@ -53,14 +53,6 @@ def test_every_entry_point_refuses_an_empty_or_short_secret(tmp_path: Path, entr
     assert done.stdout == ""  # no token printed, nothing served
 
 
-def _serve(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "TOURPULSE_DATA_DIR": str(data_dir), "TOURPULSE_SECRET": SECRET.decode(),
-           "TOURPULSE_CONFIG": quiet_config(data_dir)}
-    env.pop("REDIS_URL", None)
-    return subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-
-
 def _kill_valkey(data_dir: Path) -> None:
     client = redis.Redis.from_url((data_dir / "redis.url").read_text().strip(), socket_timeout=2)
     try:
@@ -79,7 +71,7 @@ async def _until_down(base: str) -> None:
 async def test_serve_restarts_a_dead_embedded_server_then_gives_up_after_five_deaths(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _serve(tmp_path, port)
+    proc = serve_process(tmp_path, port, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         await _until_up(base)
         # private files: the data dir 0700, the AOF files 0600

@@ -20,7 +20,8 @@ from server.core import keys
 from tests.conftest import make_settings, register_tour
 from tests.e2e.test_closing_the_loop import notices as pushed
 from tests.e2e.test_ingest_ws import ask, phone, rating
-from tests.e2e.test_watcher_crash import active_alerts, eventually, pending
+from tests.e2e.test_watcher_crash import active_alerts, pending
+from tests.e2e.waiting import eventually
 
 
 async def stream_notices(r: aioredis.Redis, notice_id: str) -> list[dict]:

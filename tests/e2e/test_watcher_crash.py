@@ -22,21 +22,12 @@ from alerts.watcher import Watcher
 from server.core import keys
 from tests.conftest import make_settings, register_tour
 from tests.e2e.test_ingest_ws import ask, phone, rating, today
+from tests.e2e.waiting import eventually
 
 WAIT = 20.0  # seconds any one condition may take to come true on a loaded 2-core machine
 TODAY = dt.datetime.now(dt.UTC).date().isoformat()  # the UTC-day bucket of a route's complaints counted now
 FAST = {"watcher": {"lease_ttl": "1s", "block": "200ms", "tick": "200ms"}}
 PROC = Path(__file__).with_name("watcher_proc.py")
-
-
-async def eventually(check, what: str) -> Any:  # noqa: ANN001
-    async with asyncio.timeout(WAIT):
-        while True:
-            result = await check()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-    raise AssertionError(what)  # pragma: no cover - asyncio.timeout raises first
 
 
 async def active_alerts(client: aioredis.Redis) -> list[dict[str, Any]]:
@@ -152,19 +143,24 @@ async def test_poison_entries_go_to_dead_letters_and_the_group_moves_on(app_fact
         await redis_client.xadd(stream, {"e": msgpack.packb(bad)})
         await register_tour(base, "T2")
         await send_bad_day(base)  # T1's later events wait behind the poison; other tours flow
-        watcher = Watcher(settings, watcher_id="w1")
-        await watcher.start()
-        try:
-            await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
-            dead = await redis_client.xrange(keys.dead_letters(keys.shard_of("T1", 16)))
-        finally:
-            await watcher.stop()
+        dead = await _drained_dead_letters(settings, redis_client)
     assert len(dead) == 2
     errors = [fields[b"error"].decode() for _id, fields in dead]
     assert any("failed 2 deliveries" in e and "five" in e for e in errors)
     assert any("FormatError" in e or "ExtraData" in e or "unpack" in e.lower() for e in errors)
     kinds = Counter(a["kind"] for a in await active_alerts(redis_client))
     assert kinds == {"score_below_threshold": 1, "urgent_complaint": 1}
+
+
+async def _drained_dead_letters(settings: Any, redis_client: aioredis.Redis) -> list[Any]:
+    """A watcher runs until nothing is left pending; T1's shard's dead letters then."""
+    watcher = Watcher(settings, watcher_id="w1")
+    await watcher.start()
+    try:
+        await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
+        return await redis_client.xrange(keys.dead_letters(keys.shard_of("T1", 16)))
+    finally:
+        await watcher.stop()
 
 
 async def test_an_event_whose_tour_id_is_a_list_is_dead_lettered_at_once_with_its_error(
@@ -177,13 +173,7 @@ async def test_an_event_whose_tour_id_is_a_list_is_dead_lettered_at_once_with_it
                   "at": 0.0, "received_at": 0.0, "sender": "traveller:tx", "msg_id": "bad"}
         await redis_client.xadd(stream, {"e": msgpack.packb(poison)})
         await send_bad_day(base)  # the shard's good events behind it
-        watcher = Watcher(settings, watcher_id="w1")
-        await watcher.start()
-        try:
-            await eventually(lambda: _zero(pending(redis_client)), "nothing left pending")
-            dead = await redis_client.xrange(keys.dead_letters(keys.shard_of("T1", 16)))
-        finally:
-            await watcher.stop()
+        dead = await _drained_dead_letters(settings, redis_client)
     # with max_deliveries at 1000, only "at once" can have moved it: its own error, not a delivery count
     assert len(dead) == 1
     assert "tour_id is a list" in dead[0][1][b"error"].decode()
