@@ -303,13 +303,12 @@
     let shown = 0;
     let hidden = 0;
     const self = this;
-    sorted.forEach(function (entry, i) {
+    sorted.forEach(function (entry) {
       const visible = self.matches(entry.data);
       entry.row.hidden = !visible;
       if (!entry.leaving) { if (visible) shown += 1; else hidden += 1; }
-      if (box.children[i] !== entry.row) box.insertBefore(entry.row, box.children[i] || null);
     });
-    while (box.children.length > sorted.length) box.removeChild(box.lastChild);
+    TP.dom.place(box, sorted.map(function (entry) { return entry.row; }));
     const t = TP.i18n.t;
     this.emptyNode.hidden = shown > 0;
     this.countNode.textContent = t("alerts.count", { n: this.activeCount() }) +

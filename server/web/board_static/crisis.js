@@ -110,13 +110,11 @@
     const items = (doc.checks || []).map(function (check) { return keptCheck(shown, check); })
       .concat((doc.groups || []).filter(function (g) { return g.choices && g.choices.length; }).map(groupView));
     if (!items.length) items.push(el("p", { cls: "empty", text: w("empty") }));
-    const same = items.length === body.children.length &&
-      items.every(function (item, i) { return item === body.children[i] || item.isEqualNode(body.children[i]); });
-    if (!same) {
-      // replaceChildren would take a kept article out and back in: insert around it instead
-      items.forEach(function (item, i) { if (body.children[i] !== item) body.insertBefore(item, body.children[i] || null); });
-      while (body.children.length > items.length) body.lastElementChild.remove();
-    }
+    // what is shown as it would be drawn stays; replaceChildren would take a kept article out and back in
+    TP.dom.place(body, items.map(function (item, i) {
+      const shown = body.children[i];
+      return shown && item !== shown && item.isEqualNode(shown) ? shown : item;
+    }));
     node.hidden = false;
   }
 

@@ -167,8 +167,16 @@
     node.classList.toggle("soon", left >= 0 && left < 10 * 60 * 1000);
   }
 
+  /* Puts `nodes` in `box` in this order, moving only what is out of place: a node already where it belongs is never
+   * taken out and put back (a node taken out under the pointer loses the click, and the focus). */
+  function place(box, nodes) {
+    nodes.forEach(function (node, i) { if (box.children[i] !== node) box.insertBefore(node, box.children[i] || null); });
+    while (box.children.length > nodes.length) box.removeChild(box.lastChild);
+  }
+
   TP.dom = {
     el: el,
+    place: place,
     tickDeadline: tickDeadline,
     fill: fill,
     svg: svg,
